@@ -1,0 +1,116 @@
+# MSCs in severe/critical COVID-19 — reproducible meta-analysis bundle.
+#
+#   make reproduce     run every notebook stage, then render the HTML reports
+#   make test          run the test suite (unit, end-to-end, determinism, hygiene, browser)
+#
+# Every stage is a file target: outputs/notebooks/<stage>.ipynb depends on its source
+# notebook, the data it reads, the mscmeta package, its upstream stages and its
+# parameters, so a rerun after no change does nothing and a change reruns only what
+# depends on it. Parameters pass through: make reproduce MEASURE=RR SCENARIO=kirkham-like
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SECONDARY:
+
+# ---- parameters (override on the command line) --------------------------------------
+SCENARIO ?= primary
+MEASURE ?= OR
+MODEL ?= fixed
+ZERO_CELL ?= revman
+TAU2 ?= REML
+SECONDARY_MODEL ?= random
+PYTEST_ARGS ?=
+
+# ---- environment ----------------------------------------------------------------------
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KERNEL := mscmeta
+VENV_STAMP := $(VENV)/.installed
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
+
+OUT := outputs
+NB_OUT := $(OUT)/notebooks
+PARAMS_DIR := $(OUT)/.params
+HTML_INDEX := $(OUT)/html/index.html
+
+LIB := $(sort $(shell find lib -type f \( -name '*.py' -o -name '*.j2' -o -name '*.json' \) -not -path '*/__pycache__/*'))
+RAW := data/raw
+NB_SRC := notebooks
+
+STAGES := 01-extract 02-quality-assess 03-pool 04-subgroup 05-secondary-outcomes
+EXECUTED := $(STAGES:%=$(NB_OUT)/%.ipynb)
+
+# The parameters each stage receives (name=value, as the notebook declares them).
+PARAMS_01-extract := scenario=$(SCENARIO)
+PARAMS_02-quality-assess := scenario=$(SCENARIO)
+PARAMS_03-pool := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
+PARAMS_04-subgroup := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
+PARAMS_05-secondary-outcomes := model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
+
+# ---- tasks ----------------------------------------------------------------------------
+.PHONY: help reproduce test venv kernel lab html bench clean clean-outputs strip FORCE
+
+help: ## list the targets
+	@echo "Targets (parameters: SCENARIO=$(SCENARIO) MEASURE=$(MEASURE) MODEL=$(MODEL) ZERO_CELL=$(ZERO_CELL) TAU2=$(TAU2)):"
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+reproduce: $(HTML_INDEX) ## run every notebook and render the HTML (creates the venv if needed)
+
+test: $(VENV_STAMP) $(KERNEL_SPEC) ## run all tests: unit, notebooks end to end, determinism, hygiene, browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+venv: $(VENV_STAMP) ## create the local virtual environment with the pinned packages
+
+kernel: $(KERNEL_SPEC) ## register the project kernel ($(KERNEL)) inside the venv
+
+lab: $(VENV_STAMP) $(KERNEL_SPEC) ## open JupyterLab on the project kernel
+	cd notebooks && ../$(VENV)/bin/jupyter lab --MultiKernelManager.default_kernel_name=$(KERNEL)
+
+html: $(HTML_INDEX) ## render executed notebooks as HTML (full and code-free) + index
+
+bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time make reproduce from clean, its floor, the no-op rerun, and the engine
+	$(PY) -m mscmeta.bench_pipeline
+	$(PY) -m mscmeta.bench
+
+strip: $(VENV_STAMP) ## strip outputs from the source notebooks before committing
+	$(PY) -m mscmeta.hygiene strip notebooks/*.ipynb
+
+clean-outputs: ## remove every build product in outputs/ (keeps the venv)
+	find $(OUT) -mindepth 1 -not -name README.md -not -name .gitkeep -delete 2>/dev/null || true
+	rm -rf $(OUT)/.staging $(OUT)/.params
+
+clean: clean-outputs ## remove outputs and the virtual environment
+	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# ---- files ----------------------------------------------------------------------------
+$(VENV_STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(KERNEL_SPEC): $(VENV_STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
+	touch $@
+
+# A parameter file changes (and so triggers its stage) only when its content changes.
+$(PARAMS_DIR)/%.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PARAMS_$*)' | cmp -s - $@ || echo '$(PARAMS_$*)' > $@
+
+$(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(LIB) $(VENV_STAMP) $(KERNEL_SPEC)
+	$(PY) -m mscmeta.pipeline run $< --out $(OUT) --data-dir $(RAW) $(addprefix -p ,$(PARAMS_$*))
+
+# What each stage reads besides its notebook and the package.
+$(NB_OUT)/01-extract.ipynb: $(wildcard $(RAW)/studies.csv $(RAW)/mortality.csv $(RAW)/scenarios.csv $(RAW)/search.csv $(RAW)/published_results.csv data/datapackage.json)
+$(NB_OUT)/02-quality-assess.ipynb: $(wildcard $(RAW)/risk_of_bias.csv) $(NB_OUT)/01-extract.ipynb
+$(NB_OUT)/03-pool.ipynb: $(wildcard $(RAW)/published_results.csv) $(NB_OUT)/01-extract.ipynb $(NB_OUT)/02-quality-assess.ipynb
+$(NB_OUT)/04-subgroup.ipynb: $(NB_OUT)/01-extract.ipynb $(NB_OUT)/02-quality-assess.ipynb
+$(NB_OUT)/05-secondary-outcomes.ipynb: $(wildcard $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv $(RAW)/studies.csv)
+
+$(HTML_INDEX): $(EXECUTED)
+	$(PY) -m mscmeta.report --out $(OUT)
+
+FORCE:

@@ -1,0 +1,51 @@
+"""Shared fixtures: the project layout and one end-to-end run of the whole pipeline
+(every notebook, through the Makefile, on the small fixture data set)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data_small"
+STAGES = ("01-extract", "02-quality-assess", "03-pool", "04-subgroup", "05-secondary-outcomes")
+
+
+def run_make(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run ``make`` in the project root with the venv's Python first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("MAKEFLAGS", None)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), *args],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"make {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def reproduce_into(out: Path, raw: Path = FIXTURE_DATA, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``make reproduce`` on the raw data folder *raw* into the outputs root *out*."""
+    return run_make("reproduce", f"OUT={out}", f"RAW={raw}", *extra, check=check)
+
+
+@pytest.fixture(scope="session")
+def e2e_raw(tmp_path_factory) -> Path:
+    """A private copy of the fixture data (tests may touch its files)."""
+    raw = tmp_path_factory.mktemp("raw") / "data_small"
+    shutil.copytree(FIXTURE_DATA, raw)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def e2e_run(tmp_path_factory, e2e_raw) -> Path:
+    """One complete ``make reproduce`` on the fixture data; returns its outputs root."""
+    out = tmp_path_factory.mktemp("run1")
+    reproduce_into(out, e2e_raw)
+    return out

@@ -1,0 +1,113 @@
+"""End to end: ``make reproduce`` on the small fixture data set runs every notebook,
+writes the tables, figures and HTML, is a no-op when nothing changed, reruns only what
+depends on a changed file, gives byte-identical outputs twice, and a broken notebook
+fails the run with its name and cell while the earlier outputs stay intact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+
+import pytest
+
+from conftest import ROOT, STAGES, reproduce_into, run_make
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED_TABLES = (
+    "studies.csv", "analysis_mortality.csv", "eligibility.csv", "provenance_summary.csv", "table1.csv",
+    "risk_of_bias.csv",
+    "mortality_studies.csv", "pooled_mortality.csv", "sensitivity_mortality.csv", "reproduction_scorecard.csv",
+    "subgroups_mortality.csv",
+    "secondary_outcomes.csv", "adverse_events.csv",
+)
+EXPECTED_FIGURES = ("prisma_flow", "forest_mortality")
+
+
+def _digest(root, subdirs=("tables", "figures")):
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for sub in subdirs
+        for p in sorted((root / sub).rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_every_stage_ran_and_wrote_its_outputs(e2e_run):
+    for stage in STAGES:
+        executed = e2e_run / "notebooks" / f"{stage}.ipynb"
+        assert executed.exists(), f"{stage} did not run"
+        nb = json.loads(executed.read_text())
+        errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{stage} has error outputs"
+    for name in EXPECTED_TABLES:
+        table = e2e_run / "tables" / name
+        assert table.exists(), f"missing table {name}"
+        assert table.with_suffix(".md").exists(), f"missing Markdown twin of {name}"
+        assert len(table.read_text().splitlines()) >= 2, f"{name} has no rows"
+    for stem in EXPECTED_FIGURES:
+        assert (e2e_run / "figures" / f"{stem}.png").exists(), f"missing figure {stem}.png"
+    for png in (e2e_run / "figures").glob("*.png"):
+        assert png.with_suffix(".svg").exists(), f"{png.name} has no SVG twin"
+    assert not list(e2e_run.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_html_reports_exist_for_every_stage(e2e_run):
+    html = e2e_run / "html"
+    for stage in STAGES:
+        full = (html / f"{stage}.html").read_text()
+        report = (html / f"{stage}-report.html").read_text()
+        assert "jp-InputArea" in full and "jp-InputArea" not in report, f"{stage}: code-free report shows code"
+        for page in (full, report):
+            assert not re.search(r'<script[^>]+src="https?://', page), "HTML loads a script from the network"
+            assert not re.search(r'<img[^>]+src="(?!data:)', page), "HTML links an image instead of embedding it"
+    index = (html / "index.html").read_text()
+    for stage in STAGES:
+        assert f'href="{stage}-report.html"' in index and f'href="{stage}.html"' in index
+    assert "data:image/png;base64," in index
+
+
+def test_second_run_does_nothing_and_a_data_change_reruns_only_its_dependants(e2e_run, e2e_raw):
+    assert run_make("-q", "reproduce", f"OUT={e2e_run}", f"RAW={e2e_raw}", check=False).returncode == 0, (
+        "make reproduce is not up to date right after a full run"
+    )
+    (e2e_raw / "risk_of_bias.csv").touch()
+    dry = run_make("-n", "reproduce", f"OUT={e2e_run}", f"RAW={e2e_raw}").stdout
+    rerun = sorted(set(re.findall(r"pipeline run \S*/(\d\d-[a-z-]+)\.ipynb", dry)))
+    assert rerun == ["02-quality-assess", "03-pool", "04-subgroup"], rerun
+
+
+def test_parameters_pass_through_and_trigger_only_their_stages(e2e_run, e2e_raw):
+    dry = run_make("-n", "reproduce", f"OUT={e2e_run}", f"RAW={e2e_raw}", "MEASURE=RR").stdout
+    assert "-p measure=RR" in dry
+    rerun = sorted(set(re.findall(r"pipeline run \S*/(\d\d-[a-z-]+)\.ipynb", dry)))
+    assert "01-extract" not in rerun and "05-secondary-outcomes" not in rerun and "03-pool" in rerun
+
+
+def test_two_runs_give_byte_identical_tables_and_figures(e2e_run, e2e_raw, tmp_path):
+    second = tmp_path / "run2"
+    reproduce_into(second, e2e_raw)
+    first_files, second_files = _digest(e2e_run), _digest(second)
+    assert first_files.keys() == second_files.keys()
+    differing = [name for name in first_files if first_files[name] != second_files[name]]
+    assert not differing, f"not byte-identical between runs: {differing}"
+
+
+def test_broken_notebook_fails_the_run_by_name_and_keeps_earlier_outputs(e2e_run, e2e_raw, tmp_path):
+    import nbformat
+
+    out = tmp_path / "out"
+    shutil.copytree(e2e_run, out)  # copy2 keeps mtimes: everything is up to date
+    src = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", src)
+    broken = src / "03-pool.ipynb"
+    nb = nbformat.read(broken, as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken for the test')"))
+    nbformat.write(nb, broken)
+    before = _digest(out, ("tables", "figures", "notebooks", "html"))
+    proc = reproduce_into(out, e2e_raw, f"NB_SRC={src}", check=False)
+    assert proc.returncode != 0
+    assert "03-pool.ipynb failed in cell" in proc.stderr and "deliberately broken" in proc.stderr, proc.stderr
+    assert _digest(out, ("tables", "figures", "notebooks", "html")) == before
