@@ -49,11 +49,11 @@ PARAMS_04-subgroup := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zer
 PARAMS_05-secondary-outcomes := model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
 
 # ---- tasks ----------------------------------------------------------------------------
-.PHONY: help reproduce test venv kernel lab html bench clean clean-outputs strip FORCE
+.PHONY: help reproduce test venv kernel lab html bench clean clean-outputs strip
 
 help: ## list the targets
 	@echo "Targets (parameters: SCENARIO=$(SCENARIO) MEASURE=$(MEASURE) MODEL=$(MODEL) ZERO_CELL=$(ZERO_CELL) TAU2=$(TAU2)):"
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 reproduce: $(HTML_INDEX) ## run every notebook and render the HTML (creates the venv if needed)
 
@@ -62,7 +62,7 @@ test: $(VENV_STAMP) $(KERNEL_SPEC) ## run all tests: unit, notebooks end to end,
 
 venv: $(VENV_STAMP) ## create the local virtual environment with the pinned packages
 
-kernel: $(KERNEL_SPEC) ## register the project kernel ($(KERNEL)) inside the venv
+kernel: $(KERNEL_SPEC) ## register the project kernel (mscmeta) inside the venv
 
 lab: $(VENV_STAMP) $(KERNEL_SPEC) ## open JupyterLab on the project kernel
 	cd notebooks && ../$(VENV)/bin/jupyter lab --MultiKernelManager.default_kernel_name=$(KERNEL)
@@ -88,17 +88,18 @@ $(VENV_STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(KERNEL_SPEC): $(VENV_STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
 	touch $@
 
-# A parameter file changes (and so triggers its stage) only when its content changes.
-$(PARAMS_DIR)/%.txt: FORCE
-	@mkdir -p $(@D)
-	@echo '$(PARAMS_$*)' | cmp -s - $@ || echo '$(PARAMS_$*)' > $@
+# Each stage's parameters live in a file that is rewritten (when make reads this
+# Makefile) only if its content changes, so a new value reruns that stage and its
+# dependants, and `make -q` / `make -n` stay truthful.
+write_params = $(shell mkdir -p $(PARAMS_DIR) && (echo '$(PARAMS_$(1))' | cmp -s - $(PARAMS_DIR)/$(1).txt || echo '$(PARAMS_$(1))' > $(PARAMS_DIR)/$(1).txt))
+$(foreach stage,$(STAGES),$(call write_params,$(stage)))
 
 $(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(LIB) $(VENV_STAMP) $(KERNEL_SPEC)
 	$(PY) -m mscmeta.pipeline run $< --out $(OUT) --data-dir $(RAW) $(addprefix -p ,$(PARAMS_$*))
@@ -113,4 +114,3 @@ $(NB_OUT)/05-secondary-outcomes.ipynb: $(wildcard $(RAW)/adverse_events.csv $(RA
 $(HTML_INDEX): $(EXECUTED)
 	$(PY) -m mscmeta.report --out $(OUT)
 
-FORCE:
