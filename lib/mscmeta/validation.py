@@ -1,0 +1,353 @@
+"""Input validation for the meta-analysis engine.
+
+Every public entry point of :mod:`mscmeta` validates its input here first, so that a data
+mistake ends in one :class:`DataError` that names the source (file), the study, the column
+and what is wrong -- never in a numpy warning, a NaN result or a traceback deep inside the
+numerics. All problems of a table are collected and reported together.
+
+Row numbers in messages are 1-based data rows (the header of a CSV file is not counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Canonical column names of a binary-outcome table (one row per study).
+BINARY_COLUMNS: tuple[str, ...] = ("study", "events_t", "n_t", "events_c", "n_c")
+#: Canonical column names of a generic effect-size table.
+GENERIC_COLUMNS: tuple[str, ...] = ("study", "yi", "vi")
+
+_COUNT_COLUMNS = ("events_t", "n_t", "events_c", "n_c")
+_MAX_LISTED = 20
+
+
+class DataError(ValueError):
+    """A user's data (or option) cannot be analysed as given.
+
+    The message is a single line naming the source, the study, the column and the
+    problem, e.g. ``"mortality.csv: study 'Lanzoni 2021' (row 3), column 'events_t':
+    events (12) greater than the arm total n_t (10)"``.
+    """
+
+
+class NotEstimableError(DataError):
+    """No study carries information for the requested pooled estimate.
+
+    Raised, for example, for an odds ratio when every study has no events in either arm.
+    Subgroup analyses catch it and report the subgroup as "not estimable".
+    """
+
+
+def _prefix(source: str | None) -> str:
+    return f"{source}: " if source else ""
+
+
+def _join(problems: Sequence[str]) -> str:
+    shown = list(problems[:_MAX_LISTED])
+    if len(problems) > _MAX_LISTED:
+        shown.append(f"... and {len(problems) - _MAX_LISTED} more problems")
+    return "; ".join(shown)
+
+
+def _fmt_value(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _study_label(raw: object) -> str | None:
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)) or raw is pd.NA or raw is pd.NaT:
+        return None
+    if isinstance(raw, (float, np.floating)) and float(raw).is_integer():
+        raw = int(raw)
+    text = str(raw).strip()
+    return text or None
+
+
+def resolve_columns(
+    df: pd.DataFrame,
+    canonical: Sequence[str],
+    columns: Mapping[str, str] | None,
+    source: str | None,
+) -> dict[str, str]:
+    """Map canonical names to the caller's column names and check they all exist.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The caller's table.
+    canonical : sequence of str
+        Canonical names that must be present (e.g. :data:`BINARY_COLUMNS`).
+    columns : mapping, optional
+        ``{canonical: caller_name}`` for the columns named differently.
+    source : str, optional
+        Name of the data source for messages.
+
+    Returns
+    -------
+    dict
+        ``{canonical: caller_name}`` for every canonical name.
+
+    Raises
+    ------
+    DataError
+        If the mapping names unknown canonical columns or a column is missing.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{_prefix(source)}expected a pandas DataFrame, got {type(df).__name__}")
+    mapping = dict(columns or {})
+    unknown = sorted(set(mapping) - set(canonical))
+    if unknown:
+        raise DataError(
+            f"{_prefix(source)}unknown key(s) {', '.join(map(repr, unknown))} in 'columns'; "
+            f"valid keys: {', '.join(canonical)}"
+        )
+    resolved = {name: mapping.get(name, name) for name in canonical}
+    missing = [f"'{resolved[name]}'" + (f" (for {name})" if resolved[name] != name else "")
+               for name in canonical if resolved[name] not in df.columns]
+    if missing:
+        present = ", ".join(map(str, df.columns)) or "none"
+        raise DataError(
+            f"{_prefix(source)}missing column(s) {', '.join(missing)}; columns present: {present}"
+        )
+    return resolved
+
+
+def _check_study_ids(raw: pd.Series, col: str, source: str | None, problems: list[str]) -> list[str]:
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    for row, value in enumerate(raw.tolist(), start=1):
+        label = _study_label(value)
+        if label is None:
+            problems.append(f"{_prefix(source)}row {row}, column '{col}': missing study id")
+            labels.append(f"row {row}")
+            continue
+        if label in seen:
+            problems.append(
+                f"{_prefix(source)}study '{label}' (row {row}), column '{col}': "
+                f"duplicate study id (first used in row {seen[label]})"
+            )
+        else:
+            seen[label] = row
+        labels.append(label)
+    return labels
+
+
+def _numeric(
+    raw: pd.Series, col: str, labels: Sequence[str], source: str | None, problems: list[str], *, integer: bool
+) -> np.ndarray:
+    """Convert a column to float, recording every missing, non-numeric or non-finite cell."""
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.to_numpy()
+        for row in range(len(values)):
+            problems.append(
+                f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': "
+                f"non-numeric value {_fmt_value(values[row])}"
+            )
+        return np.full(len(values), np.nan)
+    if raw.dtype.kind in "iu":
+        return raw.to_numpy(dtype=float)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        out = raw.to_numpy(dtype=float, na_value=np.nan)
+        bad_rows = np.flatnonzero(~np.isfinite(out))
+        for row in bad_rows:
+            kind = "missing value" if np.isnan(out[row]) else f"non-finite value {out[row]}"
+            problems.append(f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': {kind}")
+        out[bad_rows] = np.nan
+    else:
+        out = np.full(len(raw), np.nan)
+        for row, value in enumerate(raw.tolist()):
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                problems.append(f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': missing value")
+                continue
+            if isinstance(value, bool):
+                number = None
+            else:
+                text = str(value).strip()
+                if text == "":
+                    problems.append(
+                        f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': missing value"
+                    )
+                    continue
+                try:
+                    number = float(text)
+                except ValueError:
+                    number = None
+            if number is None or not np.isfinite(number):
+                problems.append(
+                    f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': "
+                    f"non-numeric value {_fmt_value(value)}"
+                )
+                continue
+            out[row] = number
+    if integer:
+        finite = np.isfinite(out)
+        frac = np.where(finite, out - np.round(np.where(finite, out, 0.0)), 0.0)
+        for row in np.flatnonzero(frac != 0):
+            problems.append(
+                f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': "
+                f"non-integer count {_fmt_value(raw.iloc[row])}"
+            )
+            out[row] = np.nan
+    return out
+
+
+def check_binary(
+    df: pd.DataFrame,
+    columns: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Array form of :func:`validate_binary`: study labels and float count arrays.
+
+    Same checks and messages as :func:`validate_binary`; used internally because the
+    engine works on arrays.
+    """
+    names = resolve_columns(df, BINARY_COLUMNS, columns, source)
+    if len(df) == 0:
+        raise DataError(f"{_prefix(source)}the table has no studies (no data rows)")
+    problems: list[str] = []
+    labels = _check_study_ids(df[names["study"]], names["study"], source, problems)
+    counts = {c: _numeric(df[names[c]], names[c], labels, source, problems, integer=True) for c in _COUNT_COLUMNS}
+    for c in _COUNT_COLUMNS:
+        values = counts[c]
+        for row in np.flatnonzero(values < 0):
+            problems.append(
+                f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{names[c]}': "
+                f"negative count {int(values[row])}"
+            )
+            values[row] = np.nan
+    for n_col in ("n_t", "n_c"):
+        values = counts[n_col]
+        for row in np.flatnonzero(values == 0):
+            problems.append(
+                f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{names[n_col]}': "
+                "arm total is 0 (an arm needs at least one participant)"
+            )
+    for ev_col, n_col in (("events_t", "n_t"), ("events_c", "n_c")):
+        ev, n = counts[ev_col], counts[n_col]
+        for row in np.flatnonzero(ev > n):
+            problems.append(
+                f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{names[ev_col]}': "
+                f"events ({int(ev[row])}) greater than the arm total {names[n_col]} ({int(n[row])})"
+            )
+    if problems:
+        raise DataError(_join(problems))
+    return labels, counts
+
+
+def validate_binary(
+    df: pd.DataFrame,
+    columns: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Check a 2x2-count table and return it in canonical form.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per study with a study id, events and totals in the treatment (``_t``)
+        and control (``_c``) arm.
+    columns : mapping, optional
+        ``{canonical: caller_name}``, e.g. ``{"events_t": "events_msc", "n_t": "n_msc",
+        "events_c": "events_control", "n_c": "n_control", "study": "study_id"}``.
+    source : str, optional
+        Name of the data source (e.g. the CSV file) used in error messages.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``study`` (str), ``events_t``, ``n_t``, ``events_c``, ``n_c`` (int64), in
+        input order with a fresh ``RangeIndex``.
+
+    Raises
+    ------
+    DataError
+        Listing *all* problems: missing columns, no rows, missing values, non-numeric,
+        non-finite, non-integer or negative counts, totals below 1, events greater than
+        the arm total, missing or duplicate study ids.
+    """
+    labels, counts = check_binary(df, columns, source)
+    data = {"study": np.array(labels, dtype=object)}
+    data.update({c: counts[c].astype(np.int64) for c in _COUNT_COLUMNS})
+    return pd.DataFrame(data)
+
+
+def validate_generic(
+    df: pd.DataFrame,
+    columns: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Check a table of study effect sizes ``yi`` with sampling variances ``vi``.
+
+    Returns columns ``study`` (str), ``yi``, ``vi`` (float) in input order.
+
+    Raises
+    ------
+    DataError
+        Listing all problems: missing columns or values, non-numeric or non-finite cells,
+        variances that are not strictly positive, missing or duplicate study ids.
+    """
+    names = resolve_columns(df, GENERIC_COLUMNS, columns, source)
+    if len(df) == 0:
+        raise DataError(f"{_prefix(source)}the table has no studies (no data rows)")
+    problems: list[str] = []
+    labels = _check_study_ids(df[names["study"]], names["study"], source, problems)
+    yi = _numeric(df[names["yi"]], names["yi"], labels, source, problems, integer=False)
+    vi = _numeric(df[names["vi"]], names["vi"], labels, source, problems, integer=False)
+    for row in np.flatnonzero(np.isfinite(vi) & (vi <= 0)):
+        problems.append(
+            f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{names['vi']}': "
+            f"sampling variance must be > 0, got {vi[row]:g}"
+        )
+    if problems:
+        raise DataError(_join(problems))
+    return pd.DataFrame({"study": pd.Series(labels, dtype=object), "yi": yi, "vi": vi})
+
+
+def validate_effects(
+    yi: Iterable[float], vi: Iterable[float], studies: Iterable[object] | None = None, source: str | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validate effect sizes given as arrays; return float arrays and study labels."""
+    yi_list, vi_list = list(yi), list(vi)
+    if len(yi_list) != len(vi_list):
+        raise DataError(f"{_prefix(source)}yi has {len(yi_list)} values but vi has {len(vi_list)}")
+    if studies is None:
+        labels = [str(i + 1) for i in range(len(yi_list))]
+    else:
+        labels = list(studies)
+        if len(labels) != len(yi_list):
+            raise DataError(f"{_prefix(source)}{len(labels)} study labels for {len(yi_list)} effect sizes")
+    frame = pd.DataFrame({"study": labels, "yi": yi_list, "vi": vi_list})
+    clean = validate_generic(frame, source=source)
+    return clean["yi"].to_numpy(), clean["vi"].to_numpy(), clean["study"].tolist()
+
+
+def normalise_choice(value: object, option: str, aliases: Mapping[str, str], valid: Sequence[str]) -> str:
+    """Map an option value (case-insensitive, with aliases) to its canonical spelling.
+
+    Raises
+    ------
+    DataError
+        Naming the option, the bad value and the valid values.
+    """
+    if isinstance(value, str):
+        key = value.strip().lower().replace("_", "-")
+        if key in aliases:
+            return aliases[key]
+    raise DataError(f"unknown {option} {value!r}; valid values: {', '.join(valid)}")
+
+
+def check_level(level: float) -> float:
+    """Return the confidence level as a fraction in (0, 1); accept percentages like 95."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise DataError(f"level must be a number such as 0.95 or 95, got {level!r}") from None
+    if 1 < value < 100:
+        value = value / 100
+    if not 0 < value < 1:
+        raise DataError(f"level must be between 0 and 1 (e.g. 0.95) or between 1 and 100 (e.g. 95), got {level!r}")
+    return value

@@ -1,0 +1,119 @@
+"""Command line: ``python -m mscmeta pool FILE.csv``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mscmeta.cli import main
+
+HEADER = "study,events_t,n_t,events_c,n_c\n"
+# metafor dat.bcg (trial, tpos, tneg, cpos, cneg) as events/totals
+BCG = [
+    (1, 4, 119, 11, 128), (2, 6, 300, 29, 274), (3, 3, 228, 11, 209), (4, 62, 13536, 248, 12619),
+    (5, 33, 5036, 47, 5761), (6, 180, 1361, 372, 1079), (7, 8, 2537, 10, 619), (8, 505, 87886, 499, 87892),
+    (9, 29, 7470, 45, 7232), (10, 17, 1699, 65, 1600), (11, 186, 50448, 141, 27197), (12, 5, 2493, 3, 2338),
+    (13, 27, 16886, 29, 17825),
+]
+JSON_KEYS = ["k", "estimate", "ci_low", "ci_high", "log_estimate", "se", "z", "p_value", "Q", "Q_df", "Q_p", "I2", "H2",
+             "tau2", "tau2_ci_low", "tau2_ci_high", "pi_low", "pi_high", "measure", "method", "model", "tau2_method",
+             "zero_cell"]
+
+
+@pytest.fixture
+def bcg_csv(tmp_path) -> Path:
+    path = tmp_path / "bcg.csv"
+    path.write_text(HEADER + "".join(f"trial {t},{a},{a + b},{c},{c + d}\n" for t, a, b, c, d in BCG))
+    return path
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_readable_table(capsys, bcg_csv):
+    code, out, err = run(capsys, "pool", str(bcg_csv))
+    assert code == 0 and err == ""
+    # Mantel-Haenszel OR 0.6229 [0.5748, 0.6750] (metafor vs Stata metan, test_misc_metan_vs_rma.mh_with_dat.bcg.r)
+    assert "Pooled OR (fixed, MH, k = 13): 0.6229 [0.5748, 0.6750]" in out
+    assert "trial 13" in out and "Q = 163.9426, df = 12" in out
+
+
+def test_json_output(capsys, bcg_csv):
+    code, out, _ = run(capsys, "pool", str(bcg_csv), "--measure", "rr", "--method", "iv", "--model", "random",
+                       "--tau2", "REML", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert all(key in d for key in JSON_KEYS)
+    # metafor docs/reference/rma.uni.html and confint.rma.html (REML, log RR): -0.7145 [-1.0669, -0.3622],
+    # tau2 0.3132 [0.1197, 1.1115]; estimate/CI on the RR scale
+    assert abs(d["log_estimate"] - (-0.7145)) <= 0.5e-4
+    assert d["estimate"] == pytest.approx(2.718281828459045 ** d["log_estimate"])
+    assert abs(d["tau2"] - 0.3132) <= 0.5e-4
+    assert abs(d["tau2_ci_low"] - 0.1197) <= 0.5e-4 and abs(d["tau2_ci_high"] - 1.1115) <= 0.5e-4
+    assert d["measure"] == "RR" and d["method"] == "IV" and d["model"] == "random" and d["tau2_method"] == "REML"
+    assert d["zero_cell"] == "revman" and d["pi_low"] < d["ci_low"]
+
+
+def test_json_nulls_for_fixed_effect(capsys, bcg_csv):
+    code, out, _ = run(capsys, "pool", str(bcg_csv), "--json", "--measure", "RD")
+    d = json.loads(out)
+    assert code == 0 and d["tau2_ci_low"] is None and d["pi_low"] is None and d["log_estimate"] is None
+    assert d["tau2_method"] is None and d["tau2"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "fragment"),
+    [
+        (HEADER + "A,12,10,3,20\nB,1,20,2,20\n", [], "study 'A' (row 1), column 'events_t': events (12) greater than"),
+        (HEADER + "A,-1,10,3,20\nB,1,20,2,20\n", [], "negative count -1"),
+        (HEADER + "A,1.5,10,3,20\nB,1,20,2,20\n", [], "non-integer count '1.5'"),
+        (HEADER + "A,one,10,3,20\nB,1,20,2,20\n", [], "column 'events_t': non-numeric value 'one'"),
+        (HEADER + "A,1,10,3,20\nA,1,20,2,20\n", [], "duplicate study id"),
+        (HEADER + "A,1,10,,20\nB,1,20,2,20\n", [], "column 'events_c': missing value"),
+        ("study,events,n_t,events_c,n_c\nA,1,10,3,20\n", [], "missing column(s) 'events_t'"),
+        (HEADER, [], "no studies"),
+        (HEADER + "A,1,10,3,20\n", ["--model", "random"], "random-effects model needs at least 2 studies"),
+        (HEADER + "A,1,10,3,20\nB,1,20,2,20\n", ["--measure", "HR"], "unknown measure 'HR'; valid values"),
+        (HEADER + "A,1,10,3,20\nB,1,20,2,20\n", ["--model", "random", "--tau2", "XX"], "unknown tau2 method 'XX'"),
+        (HEADER + "A,1,10,3,20\nB,1,20,2,20\n", ["--zero-cell", "tacc"], "unknown zero_cell 'tacc'"),
+        (HEADER + "A,0,10,0,20\nB,0,20,0,20\n", [], "no study has an estimable OR"),
+    ],
+)
+def test_bad_input_exit_2_one_line(capsys, tmp_path, content, args, fragment):
+    path = tmp_path / "input.csv"
+    path.write_text(content)
+    code, out, err = run(capsys, "pool", str(path), *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and fragment in err
+    assert str(path) in err or "unknown" in err or "random-effects" in err
+
+
+def test_missing_file_and_bad_arguments(capsys, tmp_path):
+    code, _, err = run(capsys, "pool", str(tmp_path / "nope.csv"))
+    assert code == 2 and "no such file" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["pool", "x.csv", "--bogus"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_python_dash_m_entry_point(bcg_csv, tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "mscmeta", "pool", str(bcg_csv), "--json", "--method", "Peto"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    d = json.loads(ok.stdout)
+    # Peto OR 0.6222 [0.5746, 0.6738] (metafor vs metan, test_misc_metan_vs_rma.peto_with_dat.bcg.r)
+    assert abs(d["estimate"] - 0.6222) <= 0.5e-4 and abs(d["ci_low"] - 0.5746) <= 0.5e-4
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "A,9,5,1,5\nB,1,5,1,5\n")
+    fail = subprocess.run([sys.executable, "-m", "mscmeta", "pool", str(bad)], capture_output=True, text=True,
+                          timeout=120)
+    assert fail.returncode == 2 and fail.stdout == ""
+    assert fail.stderr.count("\n") == 1 and "Traceback" not in fail.stderr

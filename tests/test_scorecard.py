@@ -1,0 +1,146 @@
+"""Reproduction scorecard: the status rule, reading published values, explanations, what-would-it-take."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mscmeta import analyses as A
+from mscmeta import scorecard as S
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "data_small"
+
+
+# ---------------------------------------------------------------- decimals and status rule
+
+
+@pytest.mark.parametrize(("text", "decimals"), [("0.52", 2), ("0.50", 2), (".998", 3), ("13", 0), ("1.2e-3", 4), ("", None)])
+def test_decimals_are_read_from_the_printed_number(text, decimals):
+    assert S.decimals_of(text) == decimals
+
+
+def test_status_match_means_rounding_to_the_published_decimals():
+    # 0.5249 rounds to the published 0.52 (two decimals) → match; 0.526 does not
+    assert S.status("ratio", [(0.5249, 0.52, 2), (0.3249, 0.32, 2), (0.8351, 0.84, 2)]) == "match"
+    assert S.status("ratio", [(0.526, 0.52, 2), (0.32, 0.32, 2), (0.84, 0.84, 2)]) == "close"
+
+
+def test_status_close_is_within_the_log_threshold_for_every_limit():
+    pub = (0.52, 0.32, 0.84)
+    near = tuple(p * math.exp(0.09) for p in pub)
+    far_upper = (0.52, 0.32, 0.84 * math.exp(0.2))
+    assert S.status("ratio", list(zip(near, pub, (2, 2, 2), strict=True))) == "close"
+    assert S.status("ratio", list(zip(far_upper, pub, (2, 2, 2), strict=True))) == "differs"
+    assert S.status("ratio", [(0.19, 0.52, 2), (0.09, 0.32, 2), (0.40, 0.84, 2)]) == "differs"
+
+
+def test_status_for_p_values_and_counts():
+    assert S.status("p", [(0.9973, 0.997, 3)]) == "match"
+    assert S.status("p", [(0.987, 0.998, 3)]) == "close"
+    assert S.status("p", [(0.04, 0.06, 2)]) == "differs"  # different side of 0.05
+    assert S.status("count", [(13, 13, 0)]) == "match"
+    assert S.status("count", [(12, 13, 0)]) == "close"
+    assert S.status("count", [(10, 8, 0)]) == "differs"
+
+
+def test_status_without_our_value_is_not_computed():
+    assert S.status("ratio", [(np.nan, 0.52, 2)]) == "not computed"
+    assert S.status("ratio", [(0.5, np.nan, None)]) == "not computed"
+
+
+def test_read_published_keeps_decimals_and_rejects_bad_numbers(tmp_path):
+    good = tmp_path / "published_results.csv"
+    good.write_text("quantity,subgroup,measure,estimate,ci_low,ci_high,p_value\n"
+                    "mortality_or,overall,OR,0.50,0.3,0.84,\nheterogeneity_p,overall,,,,,.998\n")
+    pub = S.read_published(good)
+    assert pub.loc[0, "estimate_decimals"] == 2 and pub.loc[0, "ci_low_decimals"] == 1
+    assert pub.loc[1, "p_value"] == pytest.approx(0.998) and pub.loc[1, "p_value_decimals"] == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("quantity,subgroup,measure,estimate,ci_low,ci_high,p_value\nmortality_or,severe,OR,0.5x,0.3,0.8,\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: row 1 \(mortality_or, severe\), column estimate: '0\.5x'"):
+        S.read_published(bad)
+
+
+# ---------------------------------------------------------------- scorecard on the fixture data
+
+
+@pytest.fixture(scope="module")
+def fixture_run():
+    inputs = A.load_inputs(str(FIXTURE), "/nonexistent-tables", "primary")
+    specs = A.main_specs()
+    results = A.main_analyses(inputs.data, specs)
+    return inputs, specs, results
+
+
+def test_scorecard_has_one_row_per_published_quantity_with_specific_explanations(fixture_run):
+    inputs, specs, results = fixture_run
+    card = S.scorecard_for(inputs, results, specs[0].options)
+    assert list(card.columns) == list(S.SCORECARD_COLUMNS)
+    assert len(card) == len(inputs.published)
+    overall = card[(card["quantity"] == "mortality_or") & (card["subgroup"] == "overall")].iloc[0]
+    primary = results["primary"]
+    assert overall["reproduced_estimate"] == pytest.approx(math.exp(primary.estimate))
+    labels = A.labels_of(inputs.data)
+    for study in inputs.data["study_id"]:
+        assert labels[study] in overall["explanation"]  # names every pooled study
+    assert "derived" in overall["explanation"] or "later review" in overall["explanation"]
+    assert "MH exact" in overall["explanation"]  # the other conventions on the same studies
+    assert set(card["status"]) <= {"match", "close", "differs", "not computed"}
+    counts = card[card["quantity"] == "studies"].iloc[0]
+    assert counts["reproduced_estimate"] == inputs.raw.scenarios.query("scenario == 'primary'").shape[0]
+
+
+def test_scorecard_does_not_compare_an_or_with_our_rr(fixture_run):
+    inputs, _, _ = fixture_run
+    specs = A.main_specs("RR")
+    results = A.main_analyses(inputs.data, specs)
+    card = S.scorecard_for(inputs, results, specs[0].options)
+    rows = card[card["quantity"] == "mortality_or"]
+    assert (rows["status"] == "not computed").all()
+    assert rows["explanation"].str.contains("published as OR; this run pools RR").all()
+
+
+def test_scorecard_markdown_tallies_every_row(fixture_run):
+    inputs, specs, results = fixture_run
+    card = S.scorecard_for(inputs, results, specs[0].options)
+    text = S.scorecard_markdown(card)
+    tally = card["status"].value_counts()
+    assert f"**{int(tally.get('differs', 0))} differs**" in text
+    assert f"(of {len(card)} published quantities)" in text
+
+
+def test_what_would_it_take_tries_every_single_change_and_a_greedy_path(fixture_run):
+    inputs, specs, _ = fixture_run
+    table, findings = S.what_would_it_take(inputs.raw, "primary", specs[0].options, inputs.published)
+    assert table.iloc[0]["kind"] == "baseline"
+    singles = table[table["step"] == 1]
+    included = set(inputs.data["study_id"])
+    assert {f"drop {A.labels_of(inputs.data)[s]}" for s in included} <= set(singles["change"])
+    # every reading in mortality.csv of a study not used is tried (swap or add)
+    used = set(inputs.data["row_id"])
+    others = set(inputs.raw.mortality["row_id"]) - used
+    tried = " ".join(singles["change"])
+    assert all(f"({row})" in tried for row in others)
+    greedy = table[table["kind"] == "greedy"]
+    assert (np.diff(np.r_[table.iloc[0]["distance"], greedy["distance"].to_numpy()]) < 0).all()
+    pub = inputs.published.query("quantity == 'mortality_or' and subgroup == 'overall'").iloc[0]
+    assert f"{pub['estimate']:.2f} [{pub['ci_low']:.2f}, {pub['ci_high']:.2f}]" in findings
+    assert "not analyses to adopt" in findings
+
+
+def test_log_distance_is_zero_only_at_the_target():
+    target = (0.52, 0.32, 0.84)
+    assert S.log_distance(*target, target) == 0.0
+    assert S.log_distance(0.52, 0.32, 0.84 * math.e, target) == pytest.approx(math.sqrt(1 / 3))
+    assert np.isnan(S.log_distance(np.nan, 0.3, 0.8, target))
+
+
+def test_missing_published_file_gives_a_note_row(fixture_run):
+    inputs, specs, results = fixture_run
+    from dataclasses import replace
+
+    card = S.scorecard_for(replace(inputs, published=None), results, specs[0].options)
+    assert card.iloc[0]["status"] == "not computed" and "no published values" in card.iloc[0]["explanation"]
