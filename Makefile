@@ -46,7 +46,7 @@ PARAMS_01-extract := scenario=$(SCENARIO)
 PARAMS_02-quality-assess := scenario=$(SCENARIO)
 PARAMS_03-pool := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
 PARAMS_04-subgroup := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
-PARAMS_05-secondary-outcomes := model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
+PARAMS_05-secondary-outcomes := scenario=$(SCENARIO) model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
 
 # ---- tasks ----------------------------------------------------------------------------
 .PHONY: help reproduce test venv kernel lab html bench clean clean-outputs strip
@@ -104,12 +104,14 @@ $(foreach stage,$(STAGES),$(call write_params,$(stage)))
 $(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(LIB) $(VENV_STAMP) $(KERNEL_SPEC)
 	$(PY) -m mscmeta.pipeline run $< --out $(OUT) --data-dir $(RAW) $(addprefix -p ,$(PARAMS_$*))
 
-# What each stage reads besides its notebook and the package.
-$(NB_OUT)/01-extract.ipynb: $(wildcard $(RAW)/studies.csv $(RAW)/mortality.csv $(RAW)/scenarios.csv $(RAW)/search.csv $(RAW)/published_results.csv data/datapackage.json)
-$(NB_OUT)/02-quality-assess.ipynb: $(wildcard $(RAW)/risk_of_bias.csv) $(NB_OUT)/01-extract.ipynb
-$(NB_OUT)/03-pool.ipynb: $(wildcard $(RAW)/published_results.csv) $(NB_OUT)/01-extract.ipynb $(NB_OUT)/02-quality-assess.ipynb
-$(NB_OUT)/04-subgroup.ipynb: $(NB_OUT)/01-extract.ipynb $(NB_OUT)/02-quality-assess.ipynb
-$(NB_OUT)/05-secondary-outcomes.ipynb: $(wildcard $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv $(RAW)/studies.csv)
+# What each stage reads besides its notebook and the package. Every stage validates
+# the core sheets (mscmeta.data.load_raw); 01 also checks every other sheet's study ids.
+CORE_SHEETS := $(addprefix $(RAW)/,studies.csv mortality.csv scenarios.csv scenario_definitions.csv search.csv published_results.csv)
+$(NB_OUT)/01-extract.ipynb: $(CORE_SHEETS) $(wildcard $(RAW)/risk_of_bias.csv $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv)
+$(NB_OUT)/02-quality-assess.ipynb: $(CORE_SHEETS) $(RAW)/risk_of_bias.csv
+$(NB_OUT)/03-pool.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
+$(NB_OUT)/04-subgroup.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
+$(NB_OUT)/05-secondary-outcomes.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv
 
 $(HTML_INDEX): $(EXECUTED)
 	$(PY) -m mscmeta.report --out $(OUT)

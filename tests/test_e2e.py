@@ -59,7 +59,7 @@ def test_html_reports_exist_for_every_stage(e2e_run):
     for stage in STAGES:
         full = (html / f"{stage}.html").read_text()
         report = (html / f"{stage}-report.html").read_text()
-        assert "jp-InputArea" in full and "jp-InputArea" not in report, f"{stage}: code-free report shows code"
+        assert "highlight hl-ipython3" in full and "highlight hl-ipython3" not in report, f"{stage}: code-free report shows code"
         for page in (full, report):
             assert not re.search(r'<script[^>]+src="https?://', page), "HTML loads a script from the network"
             assert not re.search(r'<img[^>]+src="(?!data:)', page), "HTML links an image instead of embedding it"
@@ -89,7 +89,13 @@ def test_second_run_does_nothing_and_a_data_change_reruns_only_its_dependants(e2
     )
     (raw / "risk_of_bias.csv").touch()
     _, rerun = _stages_make_would_run(out, raw)
-    assert rerun == ["02-quality-assess", "03-pool", "04-subgroup"], rerun
+    assert rerun == ["01-extract", "02-quality-assess", "03-pool", "04-subgroup"], rerun
+    (raw / "adverse_events.csv").touch()
+    (raw / "risk_of_bias.csv").touch()
+    run_make("reproduce", f"OUT={out}", f"RAW={raw}")
+    (raw / "secondary_outcomes.csv").touch()
+    _, rerun = _stages_make_would_run(out, raw)
+    assert rerun == ["01-extract", "05-secondary-outcomes"], rerun
 
 
 def test_parameters_pass_through_and_trigger_only_their_stages(e2e_run, e2e_raw, tmp_path):
@@ -97,6 +103,8 @@ def test_parameters_pass_through_and_trigger_only_their_stages(e2e_run, e2e_raw,
     dry, rerun = _stages_make_would_run(out, raw, "MEASURE=RR")
     assert "-p measure=RR" in dry
     assert rerun == ["03-pool", "04-subgroup"], rerun
+    dry, rerun = _stages_make_would_run(out, raw, "SCENARIO=with-2022-trials")
+    assert rerun == sorted(STAGES), rerun
 
 
 def test_two_runs_give_byte_identical_tables_and_figures(e2e_run, e2e_raw, tmp_path):

@@ -351,12 +351,18 @@ def test_coverage_problems_are_named():
 
 
 def test_resolve_weights(tmp_path):
-    weights, note = resolve_weights("", tmp_path)
-    assert weights is None and "unweighted" in note and "mortality_studies.csv" in note
+    from conftest import FIXTURE_DATA
+    from mscmeta.data import analysis_mortality, load_raw
+
+    raw = load_raw(FIXTURE_DATA)
+    weights, note = resolve_weights("", raw, "primary")
+    assert "weighted" in note and "Mantel" in note
+    assert set(weights.index) == set(analysis_mortality(raw, "primary")["study_id"])
+    assert weights.sum() == pytest.approx(100.0)
     with pytest.raises(FileNotFoundError, match="nope.csv"):
-        resolve_weights(tmp_path / "nope.csv", tmp_path)
-    pd.DataFrame({"study_id": ["a", "b"], "weight": [75.0, 25.0]}).to_csv(tmp_path / "mortality_studies.csv", index=False)
-    weights, note = resolve_weights("", tmp_path)
+        resolve_weights(tmp_path / "nope.csv", raw)
+    pd.DataFrame({"study_id": ["a", "b"], "weight": [75.0, 25.0]}).to_csv(tmp_path / "w.csv", index=False)
+    weights, note = resolve_weights(tmp_path / "w.csv", raw)
     assert weights.to_dict() == {"a": 75.0, "b": 25.0} and "weighted" in note
 
 

@@ -274,7 +274,7 @@ def _expectation_failures(rule: S.Expectation, tables: Mapping[str, pd.DataFrame
     return out
 
 
-def load_raw(data_dir: str | os.PathLike) -> RawData:
+def load_raw(data_dir: str | os.PathLike, optional_sheets: Iterable[str] | None = None) -> RawData:
     """Read and validate every raw sheet in *data_dir*.
 
     Required sheets are those of :data:`mscmeta.schema.SHEETS`; the sheets of
@@ -285,6 +285,9 @@ def load_raw(data_dir: str | os.PathLike) -> RawData:
     ----------
     data_dir : path-like
         Folder with the hand-edited CSV sheets (``data/raw``).
+    optional_sheets : iterable of str, optional
+        Which of the optional sheets to read (default: all of them). A stage reads only
+        the sheets it uses, so the Makefile can rerun it only when one of those changes.
 
     Returns
     -------
@@ -319,7 +322,13 @@ def load_raw(data_dir: str | os.PathLike) -> RawData:
         if not sheet_failures and not read_failures:
             clean.add(name)
     optional: dict[str, pd.DataFrame] = {}
+    wanted = S.OPTIONAL_SHEETS if optional_sheets is None else tuple(optional_sheets)
+    unknown = sorted(set(wanted) - set(S.OPTIONAL_SHEETS))
+    if unknown:
+        raise ValueError(f"unknown optional sheet(s) {', '.join(unknown)}; known: {', '.join(S.OPTIONAL_SHEETS)}")
     for name in S.OPTIONAL_SHEETS:
+        if name not in wanted:
+            continue
         path = data_dir / name
         if not path.is_file():
             continue

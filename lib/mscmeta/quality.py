@@ -661,21 +661,56 @@ def study_labels(studies: pd.DataFrame) -> dict[str, str]:
     return {str(s): str(lbl) for s, lbl in zip(studies["study_id"], studies["label"])}
 
 
-def resolve_weights(weights_file: str | os.PathLike, tables_in: str | os.PathLike) -> tuple[pd.Series | None, str]:
+def primary_analysis_weights(raw, scenario: str = "primary") -> pd.Series:
+    """Each study's weight (percent) in the primary mortality analysis of *scenario*.
+
+    The primary analysis is the one stage 03 reports first: Mantel–Haenszel
+    fixed-effect odds ratio with RevMan 5's zero-cell convention (0.5 added to every
+    cell of a study with a zero cell; double-zero studies not estimable, weight 0).
+    Computed here from the raw sheets rather than read from stage 03's tables, so the
+    risk-of-bias stage does not depend on the pooling stage (which reads this stage's
+    table).
+
+    Parameters
+    ----------
+    raw : mscmeta.data.RawData
+        The validated raw sheets.
+    scenario : str
+        Inclusion scenario.
+
+    Returns
+    -------
+    Series
+        Weights indexed by ``study_id``, named ``weight``.
+    """
+    from mscmeta.binary import meta_binary
+    from mscmeta.data import analysis_mortality
+
+    mortality = analysis_mortality(raw, scenario)
+    result = meta_binary(
+        mortality, measure="OR", method="MH", model="fixed", zero_cell="revman",
+        columns={"study": "study_id", "events_t": "events_msc", "n_t": "n_msc",
+                 "events_c": "events_control", "n_c": "n_control"},
+        source="analysis_mortality",
+    )
+    weights = result.studies.set_index("study")["weight"].fillna(0.0).astype(float)
+    weights.index = weights.index.astype(str)
+    weights.index.name = "study_id"
+    return weights.rename("weight")
+
+
+def resolve_weights(weights_file: str | os.PathLike, raw, scenario: str = "primary") -> tuple[pd.Series, str]:
     """Study weights for the summary plots, and a sentence saying where they came from.
 
     Parameters
     ----------
     weights_file : path-like or ""
-        Explicit weights table (see :func:`load_study_weights`). If empty, the
-        pooling stage's ``<tables_in>/mortality_studies.csv`` is used when it exists.
-    tables_in : path-like
-        Folder of the upstream stages' tables.
-
-    Returns
-    -------
-    (Series or None, str)
-        The weights (``None``: plot unweighted) and a Markdown sentence for the notebook.
+        Explicit weights table (see :func:`load_study_weights`). If empty, the weights of
+        the primary mortality analysis (:func:`primary_analysis_weights`).
+    raw : mscmeta.data.RawData
+        The validated raw sheets.
+    scenario : str
+        Inclusion scenario.
 
     Raises
     ------
@@ -686,18 +721,16 @@ def resolve_weights(weights_file: str | os.PathLike, tables_in: str | os.PathLik
         path = Path(weights_file)
         if not path.exists():
             raise FileNotFoundError(f"weights_file {path} does not exist")
-    else:
-        path = Path(tables_in) / "mortality_studies.csv"
-        if not path.exists():
-            return None, (
-                f"No study weights: `{path.name}` is not in `{tables_in}` (the pooling stage 03 has not run yet), "
-                "so the summary plots count every study once (**unweighted**). Rerun this stage after 03 to "
-                "weight them by the primary mortality analysis."
-            )
-    weights = load_study_weights(path)
+        weights = load_study_weights(path)
+        return weights, (
+            f"The summary plots are **weighted** by the study weights in `{path.name}` "
+            f"(column `{weights.name}`); studies without weight there are left out of them and named."
+        )
+    weights = primary_analysis_weights(raw, scenario)
     return weights, (
-        f"The summary plots are **weighted** by each study's weight in the primary mortality analysis "
-        f"(column `{weights.name}` of `{path.name}`); studies without weight there are left out of them and named."
+        "The summary plots are **weighted** by each study's weight in the primary mortality analysis "
+        "(Mantel–Haenszel fixed-effect OR, RevMan zero-cell convention); studies not in that analysis "
+        "(no mortality data, or not estimable) carry no weight and are named."
     )
 
 
