@@ -22,8 +22,13 @@ EXPECTED_TABLES = (
     "mortality_studies.csv", "pooled_mortality.csv", "sensitivity_mortality.csv", "reproduction_scorecard.csv",
     "subgroups_mortality.csv",
     "secondary_outcomes.csv", "adverse_events.csv",
+    "influence_mortality.csv", "cumulative_mortality.csv", "small_study_tests.csv", "what_would_it_take.csv",
+    "claims.csv",
 )
-EXPECTED_FIGURES = ("prisma_flow", "forest_mortality")
+EXPECTED_FIGURES = (
+    "prisma_flow", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
+    "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview",
+)
 
 
 def _digest(root, subdirs=("tables", "figures")):

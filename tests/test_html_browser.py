@@ -47,7 +47,8 @@ def _check_page(browser, page_path: Path, screenshot: Path | None = None) -> lis
     problems += [f"{page_path.name}: broken image {b}" for b in broken]
     for href in page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))"):
         if href.startswith("#"):
-            if href != "#" and not page.evaluate("id => !!document.getElementById(id)", unquote(href[1:])):
+            ids = [href[1:], unquote(href[1:])]  # nbconvert writes percent-encoded ids
+            if href != "#" and not page.evaluate("ids => ids.some(id => !!document.getElementById(id))", ids):
                 problems.append(f"{page_path.name}: anchor {href} has no target")
         elif urlparse(href).scheme in ("", "file"):
             target = (page_path.parent / unquote(urlparse(href).path)).resolve()

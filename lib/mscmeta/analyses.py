@@ -939,7 +939,7 @@ def load_inputs(data_dir: str, tables_in: str, scenario: str = "primary") -> Sta
     from mscmeta.quality import high_risk_studies, load_risk_of_bias
     from mscmeta.scorecard import read_published
 
-    raw = load_raw(data_dir)
+    raw = load_raw(data_dir, optional_sheets=())  # risk of bias comes from stage 02's table
     data = analysis_mortality(raw, scenario)
     others = {s: analysis_mortality(raw, s) for s in scenarios(raw) if s != scenario}
     rob, rob_source, high = None, "not available", None

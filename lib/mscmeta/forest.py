@@ -89,7 +89,7 @@ def format_p_revman(p: float) -> str:
 
 
 def format_effect(est: float, lo: float, hi: float, digits: int = 2) -> str:
-    """``"0.52 [0.32, 0.84]"`` (RevMan: estimate and 95% CI with two decimals)."""
+    """``"0.62 [0.57, 0.68]"`` (RevMan: estimate and 95% CI with two decimals)."""
     if not all(np.isfinite(v) for v in (est, lo, hi)):
         return "Not estimable"
     return f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
