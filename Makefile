@@ -20,6 +20,12 @@ ZERO_CELL ?= revman
 TAU2 ?= REML
 SECONDARY_MODEL ?= random
 PYTEST_ARGS ?=
+# Independent stages (01, 02, 05; then 03 and 04) run in parallel when building outputs.
+JOBS ?= 2
+
+ifneq ($(filter reproduce html,$(MAKECMDGOALS)),)
+MAKEFLAGS += -j$(JOBS) --output-sync=target
+endif
 
 # ---- environment ----------------------------------------------------------------------
 PYTHON ?= python3
