@@ -185,12 +185,14 @@ def _tau2_metareg(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> f
     stopping when the change is at most 1e-5 (metafor ``threshold``), with step halving
     and, for ML/REML, metafor's check that the likelihood at tau² = 0 is not larger.
     Using metafor's stopping rules reproduces its numbers, not just its estimator.
-    Estimates are truncated at 0.
+    Estimates are truncated at 0; with no residual degrees of freedom (k <= p) tau² is 0.
     """
     from mscmeta.tau2 import LL_TOL, MAXITER, THRESHOLD, UNIROOT_TOL, r_uniroot, tau2_max_default
 
     k, p = X.shape
-    if method == "FE":
+    if method == "FE" or k <= p:
+        # no residual degrees of freedom (e.g. a trim-and-fill step that keeps a single
+        # study): tau² is not estimable and taken as 0, as metafor rma.uni does for k = 1
         return 0.0
     inv_ols = np.linalg.inv(X.T @ X)
     P_ols = np.eye(k) - X @ inv_ols @ X.T
