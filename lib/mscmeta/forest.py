@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mscmeta import style
+from mscmeta.robplots import ROB_COLOURS, ROB_SYMBOLS
 
 #: Effect-measure names as RevMan writes them in the column header.
 MEASURE_NAMES = {"OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference"}
@@ -50,16 +51,13 @@ DIFFERENCE_LIMITS = (0.2, 0.5, 1.0)
 
 #: Risk-of-bias judgements → (colour, symbol), as robvis draws them (McGuinness & Higgins,
 #: Res Syn Meth 2021): + low, − some concerns/moderate, X high/serious, ! critical, ? no information.
+#: One palette for the whole bundle: taken from the traffic-light plots (mscmeta.robplots),
+#: plus RoB 1's "unclear" for assessments made with the older tool.
 ROB_STYLE = {
-    "low": ("#02C100", "+"),
-    "some concerns": ("#E2DF07", "−"),
-    "moderate": ("#E2DF07", "−"),
-    "unclear": ("#E2DF07", "?"),
-    "high": ("#BF0000", "X"),
-    "serious": ("#BF0000", "X"),
-    "critical": ("#820000", "!"),
-    "no information": ("#4EA1F7", "?"),
-}
+    judgement: (ROB_COLOURS[tool][judgement], ROB_SYMBOLS[tool][judgement])
+    for tool in ROB_COLOURS
+    for judgement in ROB_COLOURS[tool]
+} | {"unclear": (ROB_COLOURS["RoB 2"]["some concerns"], "?")}
 
 
 # ---------------------------------------------------------------------------
