@@ -76,11 +76,11 @@ lab: $(VENV_STAMP) $(KERNEL_SPEC) ## open JupyterLab on the project kernel
 html: $(HTML_INDEX) ## render executed notebooks as HTML (full and code-free) + index
 
 bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time make reproduce from clean, its floor, the no-op rerun, and the engine
-	$(PY) -m mscmeta.bench_pipeline
-	$(PY) -m mscmeta.bench
+	$(PY) -m mscmeta.bundle.bench_pipeline
+	$(PY) -m mscmeta.bundle.bench
 
 strip: $(VENV_STAMP) ## strip outputs from the source notebooks before committing
-	$(PY) -m mscmeta.hygiene strip notebooks/*.ipynb
+	$(PY) -m mscmeta.bundle.hygiene strip notebooks/*.ipynb
 
 clean-outputs: ## remove every build product in outputs/ (keeps the venv)
 	find $(OUT) -mindepth 1 -not -name README.md -not -name .gitkeep -delete 2>/dev/null || true
@@ -108,10 +108,10 @@ write_params = $(shell mkdir -p $(PARAMS_DIR) && (echo '$(PARAMS_$(1))' | cmp -s
 $(foreach stage,$(STAGES),$(call write_params,$(stage)))
 
 $(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(LIB) $(VENV_STAMP) $(KERNEL_SPEC)
-	$(PY) -m mscmeta.pipeline run $< --out $(OUT) --data-dir $(RAW) $(addprefix -p ,$(PARAMS_$*))
+	$(PY) -m mscmeta.bundle.pipeline run $< --out $(OUT) --data-dir $(RAW) $(addprefix -p ,$(PARAMS_$*))
 
 # What each stage reads besides its notebook and the package. Every stage validates
-# the core sheets (mscmeta.data.load_raw); 01 also checks every other sheet's study ids.
+# the core sheets (mscmeta.review.data.load_raw); 01 also checks every other sheet's study ids.
 CORE_SHEETS := $(addprefix $(RAW)/,studies.csv mortality.csv scenarios.csv scenario_definitions.csv search.csv published_results.csv)
 $(NB_OUT)/01-extract.ipynb: $(CORE_SHEETS) $(wildcard $(RAW)/risk_of_bias.csv $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv)
 $(NB_OUT)/02-quality-assess.ipynb: $(CORE_SHEETS) $(RAW)/risk_of_bias.csv
@@ -120,5 +120,5 @@ $(NB_OUT)/04-subgroup.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
 $(NB_OUT)/05-secondary-outcomes.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv
 
 $(HTML_INDEX): $(EXECUTED)
-	$(PY) -m mscmeta.report --out $(OUT)
+	$(PY) -m mscmeta.bundle.report --out $(OUT)
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscmeta import analyses as A
-from mscmeta import forest
-from mscmeta.binary import meta_binary
+from mscmeta.review import analyses as A
+from mscmeta.plots import forest
+from mscmeta.engine.binary import meta_binary
 
 
 def frame(rows, **extra) -> pd.DataFrame:

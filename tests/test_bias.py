@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from mscmeta.bias import (
+from mscmeta.engine.bias import (
     asymmetry_tests,
     RECOMMENDED_MIN_STUDIES,
     begg_test,
@@ -39,7 +39,7 @@ from mscmeta.bias import (
     small_study_caveat,
     trim_and_fill,
 )
-from mscmeta.validation import DataError
+from mscmeta.engine.validation import DataError
 
 PRINTED4 = 5.0001e-5  # half a unit in the 4th decimal of metafor's printed output
 
@@ -371,7 +371,7 @@ def test_funnel_contours(bcg_rr):
 def test_asymmetry_tests_of_a_binary_or_result():
     import pandas as pd
 
-    from mscmeta.binary import meta_binary
+    from mscmeta.engine.binary import meta_binary
 
     data = pd.DataFrame({"study": [f"P{i:02d}" for i in range(1, 13)], "events_t": PS_ET, "n_t": PS_NT,
                          "events_c": PS_EC, "n_c": PS_NC})
@@ -393,8 +393,8 @@ def test_asymmetry_tests_of_a_binary_or_result():
 
 def test_meta_regression_engine_matches_metafor(bcg_rr):
     """The engine behind regtest(model="rma") and trim-and-fill's side choice (private helper)."""
-    from mscmeta.bias import _metareg
-    from mscmeta.tau2 import estimate_tau2
+    from mscmeta.engine.bias import _metareg
+    from mscmeta.engine.tau2 import estimate_tau2
 
     yi, vi = bcg_rr
     ablat = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33])  # dat.bcg absolute latitude

@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.continuous import (
+from mscmeta.engine.continuous import (
     fivenum_to_mean_sd,
     hedges_correction,
     mean_difference,
     meta_continuous,
     standardised_mean_difference,
 )
-from mscmeta.pooling import fixed_effect, random_effects
-from mscmeta.validation import DataError
+from mscmeta.engine.pooling import fixed_effect, random_effects
+from mscmeta.engine.validation import DataError
 
 PRINTED4 = 5.0001e-5
 

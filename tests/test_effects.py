@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
-from mscmeta.effects import ZeroCellRule, double_zero_mask, escalc_binary, study_effects
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.effects import ZeroCellRule, double_zero_mask, escalc_binary, study_effects
 
 # dat.fine1993, outcome 2 (e2i/nei treatment, c2i/nci control), as embedded in
 # statsmodels/stats/tests/test_meta.py::TestEffectsizeBinom (statsmodels 0.15.0).

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
+from mscmeta.engine.binary import meta_binary
 
 BCG = [  # trial, tpos, tneg, cpos, cneg  (metafor dat.bcg)
     (1, 4, 119, 11, 128), (2, 6, 300, 29, 274), (3, 3, 228, 11, 209), (4, 62, 13536, 248, 12619),

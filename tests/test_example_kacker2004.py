@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
-from mscmeta.pooling import fixed_effect, random_effects
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.pooling import fixed_effect, random_effects
 
 Y = [61.0, 61.4, 62.21, 62.3, 62.34, 62.6, 62.7, 62.84, 65.9]
 V = [0.2025, 1.2100, 0.0900, 0.2025, 0.3844, 0.5625, 0.0676, 0.0225, 1.8225]

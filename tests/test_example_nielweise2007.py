@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
+from mscmeta.engine.binary import meta_binary
 
 NIELWEISE = pd.DataFrame({
     "study": ["Bach 1996", "George 1997", "Maki 1997", "Raad 1997", "Heard 1998", "Collin 1999", "Hannan 1999",
@@ -142,7 +142,7 @@ def test_risk_difference_keeps_the_double_zero_trial():
 
 
 def test_all_double_zero_is_not_estimable():
-    from mscmeta.validation import NotEstimableError
+    from mscmeta.engine.validation import NotEstimableError
 
     zeros = NIELWEISE.iloc[[YUCEL]]
     with pytest.raises(NotEstimableError, match="no study has an estimable OR"):

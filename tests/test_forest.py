@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscmeta import forest, io, style
-from mscmeta.binary import meta_binary
+from mscmeta.bundle import io
+from mscmeta.plots import forest, style
+from mscmeta.engine.binary import meta_binary
 
 # dat.nielweise2007 (18 RCTs, one double zero: Yucel 2004), as printed by metadat 1.2.0
 # (research note meta-analysis-tools.md §4.6).

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta import funnel, io, style
-from mscmeta.binary import meta_binary
+from mscmeta.bundle import io
+from mscmeta.plots import funnel, style
+from mscmeta.engine.binary import meta_binary
 
 # dat.bcg (13 BCG trials), metafor docs/reference/escalc.html (research note
 # meta-analysis-tools.md §4.1): tpos, tneg, cpos, cneg.

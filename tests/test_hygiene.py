@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import ROOT, STAGES
-from mscmeta.hygiene import check_notebook, parameter_problems, strip_notebook
+from mscmeta.bundle.hygiene import check_notebook, parameter_problems, strip_notebook
 
 
 @pytest.mark.parametrize("stage", STAGES)

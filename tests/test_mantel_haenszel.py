@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
-from mscmeta.mantel_haenszel import mh_odds_ratio, mh_risk_difference, mh_risk_ratio, peto_odds_ratio
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.mantel_haenszel import mh_odds_ratio, mh_risk_difference, mh_risk_ratio, peto_odds_ratio
 
 
 def frame(ai, bi, ci, di) -> pd.DataFrame:

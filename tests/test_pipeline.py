@@ -7,7 +7,7 @@ import hashlib
 import nbformat
 import pytest
 
-from mscmeta.pipeline import StageError, parse_assignments, run_stage
+from mscmeta.bundle.pipeline import StageError, parse_assignments, run_stage
 
 
 def _notebook(path, *code: str) -> None:
@@ -20,7 +20,7 @@ def _notebook(path, *code: str) -> None:
 
 
 WRITE = (
-    "import pandas as pd\nfrom mscmeta.io import write_table\n"
+    "import pandas as pd\nfrom mscmeta.bundle.io import write_table\n"
     "write_table(pd.DataFrame({'label': [label], 'x': [0.1]}), out_dir + '/tables/t.csv')"
 )
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscmeta.data import load_raw
-from mscmeta.paths import PROJECT_ROOT
-from mscmeta.prisma import FIGURE_SIZE, count_text, prisma_flow
-from mscmeta.schema import PRISMA_BOXES
+from mscmeta.review.data import load_raw
+from mscmeta.bundle.paths import PROJECT_ROOT
+from mscmeta.plots.prisma import FIGURE_SIZE, count_text, prisma_flow
+from mscmeta.review.schema import PRISMA_BOXES
 
 FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "data_small"
 
@@ -85,7 +85,7 @@ def test_missing_or_duplicated_box_is_an_error():
 
 
 def test_svg_is_deterministic(tmp_path):
-    from mscmeta.io import save_figure
+    from mscmeta.bundle.io import save_figure
 
     raw = load_raw(FIXTURE)
     digests = []

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mscmeta.binary import meta_binary
-from mscmeta.pooling import random_effects
-from mscmeta.tau2 import TAU2_METHODS, ConvergenceError
-from mscmeta.validation import DataError, NotEstimableError
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.pooling import random_effects
+from mscmeta.engine.tau2 import TAU2_METHODS, ConvergenceError
+from mscmeta.engine.validation import DataError, NotEstimableError
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ANALYSES = [

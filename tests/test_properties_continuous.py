@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from mscmeta.validation import DataError
-from mscmeta.bias import begg_test, egger_test, harbord_test, peters_test, trim_and_fill
-from mscmeta.continuous import fivenum_to_mean_sd, mean_difference, meta_continuous, standardised_mean_difference
+from mscmeta.engine.validation import DataError
+from mscmeta.engine.bias import begg_test, egger_test, harbord_test, peters_test, trim_and_fill
+from mscmeta.engine.continuous import fivenum_to_mean_sd, mean_difference, meta_continuous, standardised_mean_difference
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscmeta.paths import DATA_RAW
-from mscmeta.quality import (
+from mscmeta.bundle.paths import DATA_RAW
+from mscmeta.review.quality import (
     COLUMNS,
     OVERALL,
     ROB2,
@@ -352,7 +352,7 @@ def test_coverage_problems_are_named():
 
 def test_resolve_weights(tmp_path):
     from conftest import FIXTURE_DATA
-    from mscmeta.data import analysis_mortality, load_raw
+    from mscmeta.review.data import analysis_mortality, load_raw
 
     raw = load_raw(FIXTURE_DATA)
     weights, note = resolve_weights("", raw, "primary")

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from mscmeta.io import save_figure
-from mscmeta.quality import OVERALL, ROB2, ROBINS_I, load_risk_of_bias, validate_risk_of_bias
-from mscmeta.paths import DATA_RAW
-from mscmeta.robplots import ROB_COLOURS, ROB_SYMBOLS, rob_columns_for_forest, summary_bar, traffic_light
-from mscmeta.style import PAGE_WIDTH, use_style
+from mscmeta.bundle.io import save_figure
+from mscmeta.review.quality import OVERALL, ROB2, ROBINS_I, load_risk_of_bias, validate_risk_of_bias
+from mscmeta.bundle.paths import DATA_RAW
+from mscmeta.plots.robplots import ROB_COLOURS, ROB_SYMBOLS, rob_columns_for_forest, summary_bar, traffic_light
+from mscmeta.plots.style import PAGE_WIDTH, use_style
 from test_quality import NI, assessment
 
 ROBVIS_ROB2 = {"low": "#02C100", "some concerns": "#E2DF07", "high": "#BF0000"}
@@ -212,8 +212,8 @@ def test_real_assessments_render(tool):
 
 def test_rob_column_plugs_into_the_forest_plot(df):
     # The forest-plot helper takes judgement-only columns indexed by study_id.
-    from mscmeta.binary import meta_binary
-    from mscmeta.forest import forest_plot
+    from mscmeta.engine.binary import meta_binary
+    from mscmeta.plots.forest import forest_plot
 
     counts = pd.DataFrame(
         {"study": ["a_rct", "b_rct", "c_rct"], "events_t": [1, 2, 3], "n_t": [10, 20, 30], "events_c": [2, 4, 3], "n_c": [10, 20, 30]}

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mscmeta import analyses as A
-from mscmeta import scorecard as S
+from mscmeta.review import analyses as A
+from mscmeta.review import scorecard as S
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "data_small"
 

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from scipy.stats import norm
 
 from conftest import FIXTURE_DATA, ROOT
-from mscmeta import schema_secondary as SS
-from mscmeta import secondary as S
+from mscmeta.review import schema_secondary as SS
+from mscmeta.review import secondary as S
 
 DATA_RAW = ROOT / "data" / "raw"
 FILES = ("adverse_events.csv", "secondary_outcomes.csv")
@@ -106,7 +106,7 @@ def test_real_files_validate_against_studies_csv():
 
 
 def test_real_files_pass_the_cross_file_checks_of_stage_01():
-    from mscmeta.data import load_raw
+    from mscmeta.review.data import load_raw
 
     raw = load_raw(DATA_RAW)
     assert raw.adverse_events is not None and raw.secondary_outcomes is not None
@@ -366,9 +366,9 @@ def test_safety_claim_uses_the_harm_margin_on_the_risk_difference():
 
 
 def test_figures_have_fixed_width_and_are_byte_identical_between_runs(tmp_path):
-    from mscmeta import style
-    from mscmeta.io import save_figure
-    from mscmeta.secondary_plots import forest_plot, overview_plot
+    from mscmeta.plots import style
+    from mscmeta.bundle.io import save_figure
+    from mscmeta.review.secondary_plots import forest_plot, overview_plot
 
     style.use_style()
     report = S.analyse_secondary(S.load_secondary(FIXTURE_DATA))

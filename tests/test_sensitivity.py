@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
-from mscmeta.pooling import fixed_effect, random_effects
-from mscmeta.sensitivity import cumulative, influence, leave_one_out
-from mscmeta.validation import DataError
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.pooling import fixed_effect, random_effects
+from mscmeta.engine.sensitivity import cumulative, influence, leave_one_out
+from mscmeta.engine.validation import DataError
 
 TPOS = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
 TNEG = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
-from mscmeta.subgroups import subgroup_analysis, test_subgroup_differences
-from mscmeta.validation import DataError
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.subgroups import subgroup_analysis, test_subgroup_differences
+from mscmeta.engine.validation import DataError
 
 # metafor dat.bcg (trial, tpos, tneg, cpos, cneg, alloc)
 BCG = [

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.effects import escalc_binary
-from mscmeta.pooling import fixed_effect, random_effects
-from mscmeta.tau2 import TAU2_METHODS, estimate_tau2, r_uniroot, tau2_he, tau2_sj
+from mscmeta.engine.effects import escalc_binary
+from mscmeta.engine.pooling import fixed_effect, random_effects
+from mscmeta.engine.tau2 import TAU2_METHODS, estimate_tau2, r_uniroot, tau2_he, tau2_sj
 
 
 def rounds_to(x: float, value: float, digits: int = 4) -> None:
@@ -183,7 +183,7 @@ def test_r_uniroot_port():
 
 
 def test_estimate_tau2_rejects_bad_input():
-    from mscmeta.validation import DataError
+    from mscmeta.engine.validation import DataError
 
     with pytest.raises(DataError, match="at least 2 studies"):
         estimate_tau2(np.array([0.1]), np.array([0.1]), "REML")

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscmeta.binary import meta_binary
-from mscmeta.pooling import fixed_effect, random_effects
-from mscmeta.validation import DataError, check_level, validate_binary, validate_generic
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.pooling import fixed_effect, random_effects
+from mscmeta.engine.validation import DataError, check_level, validate_binary, validate_generic
 
 
 def table(**overrides) -> pd.DataFrame:

@@ -8,7 +8,7 @@ Usage::
 
 ``FILE.csv`` needs the columns ``study, events_t, n_t, events_c, n_c`` (treatment arm
 ``_t``, control arm ``_c``). Without ``--json`` a readable table is printed; with ``--json``
-one JSON object with the keys of :meth:`mscmeta.results.MetaResult.to_dict` (``null`` where
+one JSON object with the keys of :meth:`mscmeta.engine.results.MetaResult.to_dict` (``null`` where
 not applicable; estimate, CI and prediction interval on the ratio scale for OR/RR/Peto).
 
 Bad input (unreadable file, missing columns, impossible counts, unknown option values,
@@ -74,7 +74,7 @@ def _read_csv(path: str) -> pd.DataFrame:
 
 def run_pool(args: argparse.Namespace) -> str:
     """Run ``pool`` and return the text to print."""
-    from mscmeta.binary import meta_binary
+    from mscmeta.engine.binary import meta_binary
 
     data = _read_csv(args.file)
     data = data.apply(lambda col: col.str.strip())

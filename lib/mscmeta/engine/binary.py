@@ -1,0 +1,392 @@
+"""Meta-analysis of binary outcomes (2x2 counts per study): :func:`meta_binary`.
+
+Methods
+-------
+``method="MH"`` (default, RevMan's default)
+    Mantel-Haenszel OR, RR or RD (:mod:`mscmeta.engine.mantel_haenszel`). Cochran's Q is computed
+    around the MH estimate with inverse-variance weights of the study estimates (metafor
+    ``rma.mh``, RevMan 5); I^2 = (Q - df)/Q.
+    With ``model="random"`` and ``tau2_method="DL"`` this is **RevMan 5's random-effects
+    variant**: DerSimonian-Laird tau^2 from that MH-based Q, then inverse-variance weights
+    ``1/(v_i + tau^2)`` on the (zero-cell corrected) study estimates (R ``meta``:
+    ``Q.Cochrane=TRUE``); the result is labelled ``tau2_method="DL (RevMan MH)"``. With any
+    other estimator the random-effects model is fitted to the study estimates as in
+    metafor ``rma`` (Q then around the inverse-variance estimate).
+``method="IV"``
+    Study estimates (:func:`mscmeta.engine.effects.study_effects`) pooled by
+    :func:`mscmeta.engine.pooling.fixed_core` / :func:`mscmeta.engine.pooling.random_core`.
+``method="Peto"``
+    Peto's one-step odds ratio (measure reported as ``"PETO"``); never a continuity
+    correction in the estimator. ``model="random"`` fits the random-effects model to
+    the study-level Peto log odds ratios (R ``meta``).
+
+Zero cells (``zero_cell``, see :mod:`mscmeta.engine.effects`)
+-------------------------------------------------------
+``"revman"`` (default)
+    0.5 added to every cell of a study with a zero cell, for the study estimates and
+    inside the MH estimator; studies with no events (or only events) in both arms are
+    "not estimable" and excluded for OR/RR, kept for RD (Cochrane Handbook 5.1, 9.4.4 and
+    16.9.3). The MH risk difference uses the Greenland-Robins (1985) variance as RevMan;
+    for RD the correction enters only variances, never the estimates (R ``meta``'s RevMan 5
+    emulation, ``MH.exact=FALSE``).
+``"none"``
+    metafor ``rma.mh``/``rma.peto`` defaults: no correction inside MH/Peto; study estimates
+    (display, Q) from ``escalc(add=1/2, to="only0", drop00=TRUE)``; double-zero studies
+    dropped from the study estimates (for RD they still enter the MH weights, as in
+    metafor); MH RD with the Sato-Greenland-Robins (1989) variance. For ``method="IV"``
+    this is the same 0.5 correction (a log OR of a zero-cell study is not finite).
+``keep_double_zero=True``
+    Double-zero studies kept with the 0.5 correction (metafor ``escalc`` default
+    ``drop00=FALSE``, which ``rma`` uses); with ``zero_cell="none"`` the result is labelled
+    ``zero_cell="escalc"``.
+
+Counting studies
+----------------
+``k`` counts the studies that enter the pooled estimate. A study without events (or with
+only events) in both arms adds nothing to a Mantel-Haenszel or Peto OR/RR and is reported
+as not estimable; metafor's ``rma.mh``/``rma.peto`` print ``k`` including such tables
+(e.g. 18 vs our 17 for dat.nielweise2007), with the same estimate and the same Q and df.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mscmeta.engine.effects import ZeroCellRule, double_zero_mask, study_effects, zero_cell_mask
+from mscmeta.engine.heterogeneity import chi2_sf, cochran_q, i2_h2_fixed
+from mscmeta.engine.mantel_haenszel import RD_VARIANCES, mantel_haenszel, peto_odds_ratio
+from mscmeta.engine.pooling import (
+    PooledIV,
+    _z_test,
+    fixed_core,
+    make_result,
+    normalise_pi_df,
+    normalise_tau2_method,
+    random_core,
+    resolve_tol,
+    revman_dl_from_q,
+    study_ci,
+    weights_percent,
+)
+from mscmeta.engine.results import MetaResult
+from mscmeta.engine.tau2 import estimate_tau2
+from mscmeta.engine.validation import (
+    DataError,
+    NotEstimableError,
+    check_binary,
+    check_level,
+    normalise_choice,
+)
+
+MEASURES = ("OR", "RR", "RD", "PETO")
+METHODS = ("MH", "IV", "Peto")
+MODELS = ("fixed", "random")
+ZERO_CELLS = ("revman", "none", "escalc")
+
+_MEASURE_ALIASES = {
+    "or": "OR", "odds-ratio": "OR", "odds ratio": "OR", "log-or": "OR",
+    "rr": "RR", "risk-ratio": "RR", "risk ratio": "RR", "relative-risk": "RR", "relative risk": "RR",
+    "rd": "RD", "risk-difference": "RD", "risk difference": "RD",
+    "peto": "PETO", "peto-or": "PETO",
+}
+_METHOD_ALIASES = {
+    "mh": "MH", "mantel-haenszel": "MH", "mantel haenszel": "MH",
+    "iv": "IV", "inverse": "IV", "inverse-variance": "IV", "inverse variance": "IV",
+    "peto": "Peto",
+}
+_MODEL_ALIASES = {
+    "fixed": "fixed", "fe": "fixed", "ee": "fixed", "ce": "fixed", "common": "fixed", "fixed-effect": "fixed",
+    "fixed-effects": "fixed", "common-effect": "fixed", "equal-effects": "fixed",
+    "random": "random", "re": "random", "random-effects": "random", "random-effect": "random",
+}
+_ZERO_ALIASES = {
+    "revman": "revman", "revman5": "revman", "cochrane": "revman",
+    "none": "none", "exact": "none", "metafor": "none", "no": "none",
+    "escalc": "escalc",
+}
+_RD_VAR_ALIASES = {
+    "sato": "sato", "sgr": "sato", "sato-greenland-robins": "sato",
+    "greenland-robins": "greenland-robins", "gr": "greenland-robins", "revman": "greenland-robins",
+}
+
+
+def normalise_options(
+    measure: str, method: str, model: str, tau2_method: str | None, zero_cell: str, keep_double_zero: bool,
+    level: float, rd_variance: str | None, pi_df: str | None, hksj: bool, prediction: bool,
+) -> dict[str, Any]:
+    """Validate and canonicalise the options of :func:`meta_binary` (case-insensitive aliases)."""
+    meas = normalise_choice(measure, "measure", _MEASURE_ALIASES, MEASURES)
+    meth = normalise_choice(method, "method", _METHOD_ALIASES, METHODS)
+    mod = normalise_choice(model, "model", _MODEL_ALIASES, MODELS)
+    zero = normalise_choice(zero_cell, "zero_cell", _ZERO_ALIASES, ZERO_CELLS)
+    if meas == "PETO" and meth == "MH":
+        meth = "Peto"
+    if meth == "Peto":
+        if meas not in ("OR", "PETO"):
+            raise DataError(f"Peto's method pools odds ratios only; got measure {meas!r}")
+        meas = "PETO"
+    tau = normalise_tau2_method(tau2_method if tau2_method is not None else "DL") if mod == "random" else None
+    if hksj and mod != "random":
+        raise DataError("the Hartung-Knapp-Sidik-Jonkman adjustment applies to random-effects models; use model='random'")
+    if rd_variance is None:
+        rd_var = "greenland-robins" if zero == "revman" else "sato"
+    else:
+        rd_var = normalise_choice(rd_variance, "rd_variance", _RD_VAR_ALIASES, RD_VARIANCES)
+    return {
+        "measure": meas, "method": meth, "model": mod, "tau2_method": tau, "hksj": bool(hksj),
+        "zero_cell": zero, "keep_double_zero": bool(keep_double_zero), "level": check_level(level),
+        "rd_variance": rd_var, "prediction": bool(prediction), "pi_df": normalise_pi_df(pi_df),
+    }
+
+
+def meta_binary(
+    data: pd.DataFrame,
+    measure: str = "OR",
+    method: str = "MH",
+    model: str = "fixed",
+    tau2_method: str = "DL",
+    hksj: bool = False,
+    zero_cell: str = "revman",
+    keep_double_zero: bool = False,
+    level: float = 0.95,
+    columns: Mapping[str, str] | None = None,
+    source: str | None = None,
+    *,
+    rd_variance: str | None = None,
+    prediction: bool = True,
+    pi_df: str | None = None,
+    control: Mapping[str, float] | None = None,
+) -> MetaResult:
+    """Meta-analysis of 2x2 counts: MH, Peto or inverse variance; fixed or random effects.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per study with columns ``study, events_t, n_t, events_c, n_c`` (or other
+        names mapped through *columns*).
+    measure : {"OR", "RR", "RD", "PETO"}
+        Effect measure (case-insensitive). ``"PETO"`` implies ``method="Peto"``.
+    method : {"MH", "IV", "Peto"}
+        Pooling method (see the module docstring).
+    model : {"fixed", "random"}
+        ``"FE"``, ``"EE"``, ``"common"`` are accepted for fixed, ``"RE"`` for random.
+    tau2_method : {"DL", "REML", "PM", "SJ", "HE", "ML", "EB"}
+        tau^2 estimator for ``model="random"`` (default DL as RevMan 5; metafor's default
+        is REML).
+    hksj : bool
+        Hartung-Knapp-Sidik-Jonkman adjustment (random effects, k >= 2).
+    zero_cell : {"revman", "none", "escalc"}
+        Zero-cell convention (module docstring).
+    keep_double_zero : bool
+        Keep studies without events (or with only events) in both arms, with 0.5 added.
+    level : float
+        Confidence level (0.95 or 95).
+    columns : mapping, optional
+        ``{canonical: caller_name}``, e.g. ``{"study": "study_id", "events_t": "events_msc",
+        "n_t": "n_msc", "events_c": "events_control", "n_c": "n_control"}``.
+    source : str, optional
+        Name of the data source for error messages.
+    rd_variance : {"sato", "greenland-robins"}, optional
+        Variance of the MH risk difference; default Greenland-Robins under
+        ``zero_cell="revman"`` (RevMan, metan, meta) and Sato under the metafor conventions.
+    prediction : bool
+        Compute the prediction interval (random effects).
+    pi_df : {None, "k-1", "k-2"}
+        Prediction-interval convention (see :func:`mscmeta.engine.pooling.random_effects`).
+    control : mapping, optional
+        ``{"tol": ...}`` root-search tolerance for PM and the Q-profile interval
+        (default metafor's ``.Machine$double.eps^0.25``).
+
+    Returns
+    -------
+    MetaResult
+
+    Raises
+    ------
+    DataError
+        Bad data or options (message names the file, study and column), too few studies
+        for the model, or no study carrying information (:class:`NotEstimableError`).
+    """
+    opts = normalise_options(
+        measure, method, model, tau2_method, zero_cell, keep_double_zero, level, rd_variance, pi_df, hksj, prediction
+    )
+    opts["tol"] = resolve_tol(control)
+    labels, counts = check_binary(data, columns=columns, source=source)
+    return _analyse(labels, counts, opts, source)
+
+
+def _refit_binary(opts: dict[str, Any]):
+    def refit(frame: pd.DataFrame) -> MetaResult:
+        # only the canonical columns (study, events_t, n_t, events_c, n_c) are read
+        labels, counts = check_binary(frame)
+        return _analyse(labels, counts, opts, None)
+
+    return refit
+
+
+def _notes_for_studies(
+    effects, rule: ZeroCellRule, method: str, measure: str, pooled: np.ndarray, corrected_in_pool: np.ndarray,
+    dz: np.ndarray, a: np.ndarray, c: np.ndarray,
+) -> list[str]:
+    notes = []
+    for i in range(len(pooled)):
+        parts = []
+        what = "no events in either arm" if (a[i] == 0 and c[i] == 0) else "all participants had the event in both arms"
+        if not pooled[i]:
+            parts.append(f"not estimable: {what}" if dz[i] else "not estimable")
+        else:
+            if dz[i]:
+                parts.append(what)
+            if method == "MH" and corrected_in_pool[i]:
+                parts.append("0.5 added to each cell for the study variance and the MH variance" if measure == "RD"
+                             else "0.5 added to each cell (study estimate and MH estimator)")
+            elif effects.corrected[i]:
+                if measure == "RD" and rule.rd_raw_estimate:
+                    parts.append("0.5 added to each cell for the study variance")
+                elif method in ("MH", "Peto"):
+                    parts.append(f"0.5 added to each cell for the study estimate only (not in the {method} estimator)")
+                else:
+                    parts.append("0.5 added to each cell")
+            if not effects.estimable[i]:
+                parts.append("no study-level estimate (dropped as in metafor escalc drop00); in the MH weights")
+        notes.append("; ".join(parts))
+    return notes
+
+
+@dataclass(frozen=True)
+class _Pooled:
+    """What a pooling branch hands back to :func:`_analyse`."""
+
+    core: PooledIV
+    pooled: np.ndarray  # studies entering the pooled estimate
+    weights: np.ndarray  # weights of those studies
+    tau2_method: str | None
+    notes: tuple[str, ...] = ()
+    corrected_in_pool: np.ndarray | None = None
+
+
+def _too_few(prefix: str, measure: str, k: int) -> DataError:
+    return DataError(f"{prefix}random-effects model needs at least 2 studies with an estimable {measure}, got {k}")
+
+
+def _random_core(y: np.ndarray, v: np.ndarray, opts: dict[str, Any], tau2, q_stats=None) -> PooledIV:
+    return random_core(y, v, opts["level"], tau2, opts["hksj"], opts["prediction"], opts["pi_df"], q_stats=q_stats,
+                       tol=opts["tol"])
+
+
+def _pool_inverse_variance(effects, opts: dict[str, Any], prefix: str) -> _Pooled:
+    """Inverse-variance pooling of the study estimates (metafor ``rma``)."""
+    measure = opts["measure"]
+    pooled = effects.estimable.copy()
+    if not pooled.any():
+        raise NotEstimableError(f"{prefix}no study has an estimable {measure} (every study has no events, or only events, in both arms)")
+    y, v = effects.yi[pooled], effects.vi[pooled]
+    if opts["model"] == "fixed":
+        core = fixed_core(y, v, opts["level"])
+        return _Pooled(core, pooled, core.weights, None)
+    if y.size < 2:
+        raise _too_few(prefix, measure, y.size)
+    core = _random_core(y, v, opts, estimate_tau2(y, v, opts["tau2_method"], tol=opts["tol"]))
+    return _Pooled(core, pooled, core.weights, opts["tau2_method"])
+
+
+def _pool_mh_or_peto(cells, dz: np.ndarray, effects, rule: ZeroCellRule, opts: dict[str, Any], prefix: str) -> _Pooled:
+    """Mantel-Haenszel or Peto fixed effect; random effects on the study estimates (RevMan/meta)."""
+    measure, method = opts["measure"], opts["method"]
+    a, b, c, d = cells
+    pooled = np.ones(a.size, dtype=bool)
+    if rule.pool_drop00 and measure in ("OR", "RR", "PETO"):
+        pooled &= ~dz
+    if not pooled.any():
+        raise NotEstimableError(
+            f"{prefix}no study has an estimable {measure if measure != 'PETO' else 'Peto OR'} "
+            "(all studies have no events, or only events, in both arms)"
+        )
+    pa, pb, pc, pd_ = a[pooled], b[pooled], c[pooled], d[pooled]
+    corrected_in_pool = np.zeros(a.size, dtype=bool)
+    notes: list[str] = []
+    in_q = effects.estimable
+    try:
+        if method == "MH":
+            corrected_in_pool[pooled] = zero_cell_mask(pa, pb, pc, pd_) & (rule.pool_add > 0)
+            fixed = mantel_haenszel(pa, pb, pc, pd_, measure, rd_variance=opts["rd_variance"], add=rule.pool_add)
+            q, q_df, q_p = cochran_q(effects.yi[in_q], effects.vi[in_q], estimate=fixed.estimate)
+            if measure == "RD":
+                notes.append(
+                    "MH risk difference variance: "
+                    + ("Greenland & Robins (1985), as RevMan 5/metan/meta" if opts["rd_variance"] == "greenland-robins"
+                       else "Sato, Greenland & Robins (1989), as metafor rma.mh")
+                )
+        else:
+            fixed = peto_odds_ratio(pa, pb, pc, pd_)
+            q, q_df = fixed.Q, max(int(in_q.sum()) - 1, 0)
+            q_p = chi2_sf(q, q_df) if q_df >= 1 else float("nan")
+    except NotEstimableError as err:
+        raise NotEstimableError(f"{prefix}{err}") from None
+    if opts["model"] == "fixed":
+        z, p, lo, hi = _z_test(fixed.estimate, fixed.se, opts["level"])
+        i2, h2 = i2_h2_fixed(q, q_df)
+        core = PooledIV(
+            k=int(pooled.sum()), estimate=fixed.estimate, se=fixed.se, ci_low=lo, ci_high=hi, statistic=z, p_value=p,
+            df=None, Q=q, Q_df=q_df, Q_p=q_p, I2=i2, H2=h2, tau2=0.0, tau2_se=None, tau2_ci=None, I2_ci=None,
+            H2_ci=None, pi_low=None, pi_high=None, pi_dist=None, weights=fixed.weights,
+        )
+        return _Pooled(core, pooled, fixed.weights, None, tuple(notes), corrected_in_pool)
+    y, v = effects.yi[in_q], effects.vi[in_q]
+    if y.size < 2:
+        raise _too_few(prefix, measure, y.size)
+    if method == "MH" and opts["tau2_method"] == "DL":
+        tau2 = revman_dl_from_q(v, q)
+        core = _random_core(y, v, opts, tau2, q_stats=(q, q_df, q_p))
+        notes.append(
+            "random effects as RevMan 5 for MH analyses: DerSimonian-Laird tau2 from Q around the MH estimate, "
+            "inverse-variance weights 1/(v + tau2) on the study estimates"
+        )
+        label = tau2.method
+    else:
+        core = _random_core(y, v, opts, estimate_tau2(y, v, opts["tau2_method"], tol=opts["tol"]))
+        notes.append(f"random effects fitted to the study-level estimates with inverse-variance weights ({method} "
+                     "applies to the fixed-effect estimate only)")
+        label = opts["tau2_method"]
+    return _Pooled(core, in_q.copy(), core.weights, label, tuple(notes), corrected_in_pool)
+
+
+def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: dict[str, Any], source: str | None) -> MetaResult:
+    """Run the analysis described by normalised *opts* on validated counts."""
+    measure, method, level = opts["measure"], opts["method"], opts["level"]
+    rule = ZeroCellRule.from_options(opts["zero_cell"], opts["keep_double_zero"])
+    ev_t, n_t, ev_c, n_c = counts["events_t"], counts["n_t"], counts["events_c"], counts["n_c"]
+    cells = (ev_t, n_t - ev_t, ev_c, n_c - ev_c)
+    n = ev_t.size
+    dz = double_zero_mask(*cells)
+    effects = study_effects(measure, ev_t, n_t, ev_c, n_c, rule)
+    prefix = f"{source}: " if source else ""
+    if method == "IV":
+        res = _pool_inverse_variance(effects, opts, prefix)
+    else:
+        res = _pool_mh_or_peto(cells, dz, effects, rule, opts, prefix)
+    notes = [rule.describe(), *res.notes]
+    k = int(res.pooled.sum())
+    if n > k:
+        notes.append(f"{n - k} of {n} studies not estimable and not pooled")
+    lo, hi = study_ci(effects.yi, effects.vi, level)
+    corrected_in_pool = res.corrected_in_pool if res.corrected_in_pool is not None else np.zeros(n, dtype=bool)
+    table = {
+        "study": labels,
+        "events_t": ev_t.astype(np.int64), "n_t": n_t.astype(np.int64),
+        "events_c": ev_c.astype(np.int64), "n_c": n_c.astype(np.int64),
+        "yi": effects.yi, "vi": effects.vi, "ci_low": lo, "ci_high": hi,
+        "weight": weights_percent(res.weights, res.pooled, n),
+        "estimable": res.pooled,
+        "note": _notes_for_studies(effects, rule, method, measure, res.pooled, corrected_in_pool, dz, cells[0], cells[2]),
+    }
+    return make_result(
+        res.core, table, measure=measure, method=method, model=opts["model"],
+        tau2_method=res.tau2_method, hksj=opts["hksj"], zero_cell=rule.label,
+        level=level, notes=notes, refit_function=_refit_binary(opts), options=dict(opts),
+    )

@@ -1,0 +1,274 @@
+"""Subgroup analyses: pooled estimate per subgroup and the test for subgroup differences.
+
+Each subgroup is analysed separately with the same settings as the overall analysis (for
+random effects, tau^2 is estimated within each subgroup: RevMan 5, R ``meta`` with
+``tau.common=FALSE``). The test for subgroup differences is the one RevMan 5 reports
+(Deeks, Altman & Bradburn 2001; Borenstein et al. 2009, ch. 19): with subgroup estimates
+``theta_g`` and standard errors ``se_g`` (fixed-effect/MH/Peto or random-effects, as
+analysed),
+
+    Q_between = sum_g w_g (theta_g - theta_bar)^2,  w_g = 1/se_g^2,
+    theta_bar = sum_g w_g theta_g / sum_g w_g,  df = G - 1,
+
+with a chi-square p-value. For inverse-variance fixed-effect analyses this equals
+``Q_total - sum_g Q_within,g`` and metafor's ``QM`` of the model with a subgroup factor.
+
+Subgroups keep their order of first appearance in the data. A subgroup whose studies carry
+no information (e.g. no events in either arm of every study, for OR/RR) is reported as
+``None`` ("not estimable") and left out of the test. A subgroup with a single estimable
+study reports that study's estimate (k = 1, heterogeneity undefined); under random effects
+its estimate is the study's own (tau^2 = 0), as in RevMan and metafor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.heterogeneity import chi2_sf
+from mscmeta.engine.pooling import fixed_effect, random_effects
+from mscmeta.engine.results import MetaResult
+from mscmeta.engine.validation import DataError, NotEstimableError, resolve_columns, validate_generic
+
+KINDS = ("binary", "generic")
+
+
+@dataclass(frozen=True)
+class SubgroupResult:
+    """Subgroup analysis.
+
+    Attributes
+    ----------
+    overall : MetaResult
+        Analysis of all studies.
+    subgroups : dict
+        ``{subgroup label: MetaResult or None}`` in order of first appearance; ``None`` means
+        not estimable.
+    Q_between, df_between, p_between : float, int, float
+        Test for subgroup differences (NaN/0/NaN with fewer than two estimable subgroups).
+    by : str
+        The grouping column.
+    notes : dict
+        ``{subgroup label: note}`` ("single study", "not estimable: ...", or "").
+    totals : dict
+        ``{subgroup label: {"events_t", "n_t", "events_c", "n_c", "studies"}}``.
+    kind : str
+        ``"binary"`` or ``"generic"``.
+    """
+
+    overall: MetaResult
+    subgroups: dict[str, MetaResult | None]
+    Q_between: float
+    df_between: int
+    p_between: float
+    by: str
+    notes: dict[str, str] = field(default_factory=dict)
+    totals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kind: str = "binary"
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per subgroup, then the overall analysis.
+
+        Columns: ``subgroup``, ``k``, ``studies`` (number of input rows), ``events_t``,
+        ``n_t``, ``events_c``, ``n_c`` (sums; NaN for generic data), ``estimate``,
+        ``ci_low``, ``ci_high`` (ratio scale for OR/RR/Peto OR, else analysis scale),
+        ``log_estimate`` (analysis scale for ratio measures), ``se``, ``p_value``, ``Q``,
+        ``Q_df``, ``Q_p``, ``I2``, ``tau2``, ``Q_between``, ``df_between``, ``p_between``
+        (repeated on every row) and ``note``.
+        """
+        rows = []
+        items = [(name, res, self.totals[name], self.notes.get(name, "")) for name, res in self.subgroups.items()]
+        items.append(("overall", self.overall, self.totals["__overall__"], ""))
+        for name, res, tot, note in items:
+            row: dict[str, Any] = {"subgroup": name, "studies": tot["studies"]}
+            row.update({c: tot[c] for c in ("events_t", "n_t", "events_c", "n_c")})
+            if res is None:
+                row.update(k=0)
+            else:
+                lo, hi = res.conf_int()
+                row.update(
+                    k=res.k, estimate=res.to_dict()["estimate"], ci_low=lo, ci_high=hi,
+                    log_estimate=res.estimate if res.is_ratio() else np.nan, se=res.se, p_value=res.p_value,
+                    Q=res.Q, Q_df=res.Q_df, Q_p=res.Q_p, I2=res.I2, tau2=res.tau2,
+                )
+            row.update(Q_between=self.Q_between, df_between=self.df_between, p_between=self.p_between, note=note)
+            rows.append(row)
+        columns = [
+            "subgroup", "k", "studies", "events_t", "n_t", "events_c", "n_c", "estimate", "ci_low", "ci_high",
+            "log_estimate", "se", "p_value", "Q", "Q_df", "Q_p", "I2", "tau2", "Q_between", "df_between", "p_between",
+            "note",
+        ]
+        frame = pd.DataFrame(rows)
+        for c in columns:
+            if c not in frame.columns:
+                frame[c] = np.nan
+        frame["note"] = frame["note"].fillna("")
+        return frame.loc[:, columns]
+
+
+def test_subgroup_differences(estimates: list[float], ses: list[float]) -> tuple[float, int, float]:
+    """RevMan's test for subgroup differences from subgroup estimates and standard errors.
+
+    Returns ``(Q_between, df, p)``; ``(nan, 0, nan)`` with fewer than two subgroups.
+    """
+    if len(estimates) < 2:
+        return float("nan"), 0, float("nan")
+    theta = np.asarray(estimates, dtype=float)
+    w = 1.0 / np.asarray(ses, dtype=float) ** 2
+    bar = (w @ theta) / w.sum()
+    q = float(w @ (theta - bar) ** 2)
+    df = len(estimates) - 1
+    return q, df, chi2_sf(q, df)
+
+
+test_subgroup_differences.__test__ = False  # not a pytest test
+
+
+def _single_study_random(fixed: MetaResult, options: Mapping[str, Any]) -> MetaResult:
+    """Relabel a one-study fit as the random-effects result of that study (tau^2 = 0)."""
+    return dataclasses.replace(
+        fixed,
+        model="random",
+        tau2=0.0,
+        tau2_method=options.get("tau2_method") or "DL",
+        notes=(*fixed.notes, "single study: random-effects estimate equals the study's estimate (tau2 = 0)"),
+    )
+
+
+def _group_labels(data: pd.DataFrame, by: str, source: str | None) -> list[str]:
+    if by not in data.columns:
+        raise DataError(f"{source + ': ' if source else ''}missing subgroup column '{by}'; columns present: "
+                        f"{', '.join(map(str, data.columns))}")
+    labels = []
+    problems = []
+    for row, value in enumerate(data[by].tolist(), start=1):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
+            problems.append(f"{source + ': ' if source else ''}row {row}, column '{by}': missing subgroup")
+        labels.append(str(value).strip())
+    if problems:
+        raise DataError("; ".join(problems))
+    return labels
+
+
+def subgroup_analysis(
+    data: pd.DataFrame,
+    by: str,
+    kind: str = "binary",
+    columns: Mapping[str, str] | None = None,
+    source: str | None = None,
+    **options: Any,
+) -> SubgroupResult:
+    """Pool each subgroup and test for subgroup differences.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Binary data (columns as for :func:`mscmeta.engine.binary.meta_binary`) or, with
+        ``kind="generic"``, effect sizes with columns ``study, yi, vi`` (continuous
+        outcomes: MD/SMD from :mod:`mscmeta.engine.continuous`), plus the grouping column.
+    by : str
+        Name of the grouping column (values are compared as strings).
+    kind : {"binary", "generic"}
+        Type of data.
+    columns : mapping, optional
+        Column-name mapping as in :func:`mscmeta.engine.binary.meta_binary`.
+    source : str, optional
+        Data source for error messages.
+    **options
+        Binary: any option of :func:`mscmeta.engine.binary.meta_binary` (measure, method, model,
+        tau2_method, hksj, zero_cell, keep_double_zero, level, ...). Generic: ``model``
+        ("fixed"/"random"), and the options of :func:`mscmeta.engine.pooling.random_effects` /
+        :func:`mscmeta.engine.pooling.fixed_effect` (tau2_method, hksj, level, measure, ...).
+
+    Returns
+    -------
+    SubgroupResult
+    """
+    if kind not in KINDS:
+        raise DataError(f"unknown kind {kind!r}; valid values: {', '.join(KINDS)}")
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame, got {type(data).__name__}")
+    groups = _group_labels(data, by, source)
+    order = list(dict.fromkeys(groups))
+    group_arr = np.asarray(groups, dtype=object)
+
+    if kind == "binary":
+        overall = meta_binary(data, columns=columns, source=source, **options)
+        model = overall.model
+        names = resolve_columns(data, ("study", "events_t", "n_t", "events_c", "n_c"), columns, source)
+    else:
+        generic_opts = dict(options)
+        model = str(generic_opts.pop("model", "fixed")).lower()
+        if model in ("fe", "ee", "ce", "common"):
+            model = "fixed"
+        if model in ("re",):
+            model = "random"
+        if model not in ("fixed", "random"):
+            raise DataError(f"unknown model {model!r}; valid values: fixed, random")
+        clean = validate_generic(data, columns=columns, source=source)
+
+        def fit_generic(frame: pd.DataFrame, mod: str) -> MetaResult:
+            if mod == "fixed":
+                keep = {k: v for k, v in generic_opts.items() if k in ("level", "measure")}
+                return fixed_effect(frame["yi"], frame["vi"], frame["study"].tolist(), **keep)
+            return random_effects(frame["yi"], frame["vi"], frame["study"].tolist(), **generic_opts)
+
+        overall = fit_generic(clean, model)
+        names = {}
+
+    estimable = np.asarray(overall.study_table["estimable"], dtype=bool)
+    subgroups: dict[str, MetaResult | None] = {}
+    notes: dict[str, str] = {}
+    totals: dict[str, dict[str, Any]] = {}
+    for name in order:
+        mask = group_arr == name
+        rows = data.loc[mask]
+        if kind == "binary":
+            totals[name] = {c: int(rows[names[c]].sum()) for c in ("events_t", "n_t", "events_c", "n_c")}
+        else:
+            totals[name] = {c: np.nan for c in ("events_t", "n_t", "events_c", "n_c")}
+        totals[name]["studies"] = int(mask.sum())
+        k_g = int(estimable[mask].sum())
+        if k_g == 0:
+            subgroups[name] = None
+            notes[name] = "not estimable: no study in this subgroup has an estimable effect"
+            continue
+        try:
+            if kind == "binary":
+                if model == "random" and k_g == 1:
+                    single = {**options, "model": "fixed", "method": "IV", "hksj": False}
+                    if overall.method == "Peto":
+                        single["measure"] = "PETO"
+                    fit = meta_binary(rows, columns=columns, source=source, **single)
+                    fit = dataclasses.replace(_single_study_random(fit, options), method=overall.method)
+                else:
+                    fit = meta_binary(rows, columns=columns, source=source, **options)
+            else:
+                sub = clean.loc[mask]
+                if model == "random" and k_g == 1:
+                    fit = _single_study_random(fit_generic(sub, "fixed"), generic_opts)
+                else:
+                    fit = fit_generic(sub, model)
+        except NotEstimableError as err:
+            subgroups[name] = None
+            notes[name] = f"not estimable: {err}"
+            continue
+        subgroups[name] = fit
+        notes[name] = "single study" if fit.k == 1 else ""
+    totals["__overall__"] = {
+        **({c: int(data[names[c]].sum()) for c in ("events_t", "n_t", "events_c", "n_c")} if kind == "binary"
+           else {c: np.nan for c in ("events_t", "n_t", "events_c", "n_c")}),
+        "studies": len(data),
+    }
+    fitted = [r for r in subgroups.values() if r is not None]
+    q, df, p = test_subgroup_differences([r.estimate for r in fitted], [r.se for r in fitted])
+    return SubgroupResult(
+        overall=overall, subgroups=subgroups, Q_between=q, df_between=df, p_between=p, by=by, notes=notes,
+        totals=totals, kind=kind,
+    )
