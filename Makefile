@@ -4,9 +4,10 @@
 #   make test          run the test suite (unit, end-to-end, determinism, hygiene, browser)
 #
 # Every stage is a file target: outputs/notebooks/<stage>.ipynb depends on its source
-# notebook, the data it reads, the mscmeta package, its upstream stages and its
-# parameters, so a rerun after no change does nothing and a change reruns only what
-# depends on it. Parameters pass through: make reproduce MEASURE=RR SCENARIO=kirkham-like
+# notebook, the data it reads, the package files it imports (found by
+# lib/mscmeta/bundle/stagedeps.py: a change to a plot reruns the stages that draw it, a
+# change to the engine reruns all), its upstream stages and its parameters, so a rerun
+# after no change does nothing and a change reruns only what depends on it. Parameters pass through: make reproduce MEASURE=RR SCENARIO=kirkham-like
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -40,7 +41,9 @@ NB_OUT := $(OUT)/notebooks
 PARAMS_DIR := $(OUT)/.params
 HTML_INDEX := $(OUT)/html/index.html
 
-LIB := $(sort $(shell find lib -type f \( -name '*.py' -o -name '*.j2' -o -name '*.json' \) -not -path '*/__pycache__/*'))
+LIB := $(sort $(shell find lib -type f -name '*.py' -not -path '*/__pycache__/*'))
+REPORT_FILES := $(sort $(wildcard lib/mscmeta/bundle/*.py lib/mscmeta/bundle/templates/*/*))
+DEPS_DIR := $(OUT)/.deps
 RAW := data/raw
 NB_SRC := notebooks
 
@@ -49,7 +52,7 @@ EXECUTED := $(STAGES:%=$(NB_OUT)/%.ipynb)
 
 # The parameters each stage receives (name=value, as the notebook declares them).
 PARAMS_01-extract := scenario=$(SCENARIO)
-PARAMS_02-quality-assess := scenario=$(SCENARIO)
+PARAMS_02-quality-assess := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
 PARAMS_03-pool := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
 PARAMS_04-subgroup := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
 PARAMS_05-secondary-outcomes := scenario=$(SCENARIO) model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
@@ -84,7 +87,7 @@ strip: $(VENV_STAMP) ## strip outputs from the source notebooks before committin
 
 clean-outputs: ## remove every build product in outputs/ (keeps the venv)
 	find $(OUT) -mindepth 1 -not -name README.md -not -name .gitkeep -delete 2>/dev/null || true
-	rm -rf $(OUT)/.staging $(OUT)/.params
+	rm -rf $(OUT)/.staging $(OUT)/.params $(DEPS_DIR)
 
 clean: clean-outputs ## remove outputs and the virtual environment
 	rm -rf $(VENV) .pytest_cache .hypothesis
@@ -107,11 +110,22 @@ $(KERNEL_SPEC): $(VENV_STAMP)
 write_params = $(shell mkdir -p $(PARAMS_DIR) && (echo '$(PARAMS_$(1))' | cmp -s - $(PARAMS_DIR)/$(1).txt || echo '$(PARAMS_$(1))' > $(PARAMS_DIR)/$(1).txt))
 $(foreach stage,$(STAGES),$(call write_params,$(stage)))
 
-$(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(LIB) $(VENV_STAMP) $(KERNEL_SPEC)
+$(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(VENV_STAMP) $(KERNEL_SPEC)
 	$(PY) -m mscmeta.bundle.pipeline run $< --out $(OUT) --data-dir $(RAW) $(addprefix -p ,$(PARAMS_$*))
 
+# The package files each stage imports, as make rules (standard library only, so they can be
+# made before the venv exists). Remade when a notebook or any package file changes.
+DEPS_FILES := $(STAGES:%=$(DEPS_DIR)/%.mk)
+$(DEPS_DIR)/%.mk: $(NB_SRC)/%.ipynb $(LIB)
+	@mkdir -p $(DEPS_DIR)
+	@$(PYTHON) lib/mscmeta/bundle/stagedeps.py $< --lib lib --target $(NB_OUT)/$*.ipynb --rule-file $@ > $@.tmp
+	@mv $@.tmp $@
+ifneq ($(filter reproduce html $(NB_OUT)/%,$(MAKECMDGOALS)),)
+-include $(DEPS_FILES)
+endif
+
 # What each stage reads besides its notebook and the package. Every stage validates
-# the core sheets (mscmeta.review.data.load_raw); 01 also checks every other sheet's study ids.
+# the core sheets (mscmeta.review.sheets.load_raw); 01 also validates every optional sheet.
 CORE_SHEETS := $(addprefix $(RAW)/,studies.csv mortality.csv scenarios.csv scenario_definitions.csv search.csv published_results.csv)
 $(NB_OUT)/01-extract.ipynb: $(CORE_SHEETS) $(wildcard $(RAW)/risk_of_bias.csv $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv)
 $(NB_OUT)/02-quality-assess.ipynb: $(CORE_SHEETS) $(RAW)/risk_of_bias.csv
@@ -119,6 +133,6 @@ $(NB_OUT)/03-pool.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
 $(NB_OUT)/04-subgroup.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
 $(NB_OUT)/05-secondary-outcomes.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv
 
-$(HTML_INDEX): $(EXECUTED)
+$(HTML_INDEX): $(EXECUTED) $(REPORT_FILES)
 	$(PY) -m mscmeta.bundle.report --out $(OUT)
 

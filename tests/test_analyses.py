@@ -13,9 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscmeta.review import analyses as A
+from mscmeta.plots import intervals as I
+from mscmeta.review import figures as F
+from mscmeta.review import inputs as IN
+from mscmeta.review import mortality as M
+from mscmeta.review import sensitivity as SE
+from mscmeta.review import subgroup as G
 from mscmeta.plots import forest
 from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.options import BinaryOptions
 
 
 def frame(rows, **extra) -> pd.DataFrame:
@@ -55,30 +61,30 @@ def _close():
 
 
 def test_default_primary_is_revman_mh_fixed_or_and_comparators_are_distinct():
-    specs = A.main_specs()
+    specs = M.main_specs()
     assert specs[0].name == "primary"
-    assert specs[0].options == dict(measure="OR", method="MH", model="fixed", zero_cell="revman", tau2_method="DL", hksj=False)
+    assert specs[0].options == BinaryOptions(measure="OR", method="MH", model="fixed", zero_cell="revman")
     names = [s.name for s in specs]
     assert names == ["primary", "MH exact", "DL random", "REML + HKSJ"]  # "MH RevMan" equals the primary
     # with zero_cell="none" the primary is the exact MH and RevMan's convention becomes a comparator
-    assert [s.name for s in A.main_specs(zero_cell="none", tau2_method="REML")] == ["primary", "MH RevMan", "DL random", "REML + HKSJ"]
+    assert [s.name for s in M.main_specs(zero_cell="none", tau2_method="REML")] == ["primary", "MH RevMan", "DL random", "REML + HKSJ"]
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [({"measure": "HR"}, "measure"), ({"model": "mixed"}, "model"),
                                               ({"zero_cell": "tacc"}, "zero_cell"), ({"tau2_method": "XX"}, "tau2_method")])
 def test_bad_parameter_is_a_clear_error(kwargs, name):
-    with pytest.raises(A.AnalysisOptionError, match=rf"parameter {name}=.*not valid; use one of"):
-        A.main_specs(**kwargs)
-    assert issubclass(A.AnalysisOptionError, ValueError)
+    with pytest.raises(M.AnalysisOptionError, match=rf"parameter {name}=.*not valid; use one of"):
+        M.main_specs(**kwargs)
+    assert issubclass(M.AnalysisOptionError, ValueError)
 
 
 # ---------------------------------------------------------------- pooled table
 
 
 def test_pooled_table_reports_mh_on_the_ratio_scale():
-    specs = A.main_specs()
-    results = A.main_analyses(BCG, specs)
-    table = A.pooled_table(results, specs, BCG, "test")
+    specs = M.main_specs()
+    results = M.main_analyses(BCG, specs)
+    table = M.pooled_table(results, specs, BCG, "test")
     prim = table.iloc[0]
     # dat.bcg MH OR 0.6229 [0.5748, 0.6750], Q = 163.9426, I² 92.68 % (metafor docs/reference/rma.mh.html,
     # checked against Stata metan `fixed ... or`; research note meta-analysis-tools.md §4.3)
@@ -88,14 +94,14 @@ def test_pooled_table_reports_mh_on_the_ratio_scale():
     assert prim["I2"] == pytest.approx(92.68, abs=5e-3)
     assert prim["k"] == 13 and prim["Q_df"] == 12
     assert prim["events_msc"] == sum(a for a, _, _, _ in _BCG)
-    assert list(table.columns) == list(A.POOLED_COLUMNS)
+    assert list(table.columns) == list(M.POOLED_COLUMNS)
 
 
 def test_pooled_row_converts_prediction_interval_to_ratio_scale():
     # dat.bcg log RR, REML: PI on the RR scale [0.15, 1.55], estimate exp(-0.7145) (metafor
     # docs/reference/predict.rma.html and rma.uni.html; meta-analysis-tools.md §4.2)
-    res = meta_binary(BCG, measure="RR", method="IV", model="random", tau2_method="REML", columns=A.COLUMNS)
-    row = A.pooled_row("reml", res, BCG, "test")
+    res = meta_binary(BCG, measure="RR", method="IV", model="random", tau2_method="REML", columns=M.ARM_COLUMNS)
+    row = M.pooled_row("reml", res, BCG, "test")
     assert row["estimate"] == pytest.approx(np.exp(-0.7145), abs=5e-5)
     assert round(row["pi_low"], 2) == 0.15 and round(row["pi_high"], 2) == 1.55
     assert row["tau2"] == pytest.approx(0.3132, abs=5e-5)
@@ -104,18 +110,18 @@ def test_pooled_row_converts_prediction_interval_to_ratio_scale():
 def test_exact_mh_has_no_continuity_correction():
     # R mantelhaen.test on statsmodels TestStratified1: OR = 7, 95% CI [1.026713, 47.725133]
     # (statsmodels stats/tests/test_contingency_tables.py; meta-analysis-tools.md §4.7)
-    specs = A.main_specs()
-    results = A.main_analyses(STRATA, specs)
-    exact = A.pooled_table(results, specs, STRATA, "t").set_index("analysis").loc["MH exact"]
+    specs = M.main_specs()
+    results = M.main_analyses(STRATA, specs)
+    exact = M.pooled_table(results, specs, STRATA, "t").set_index("analysis").loc["MH exact"]
     assert exact["estimate"] == pytest.approx(7.0, rel=1e-6)
     assert (exact["ci_low"], exact["ci_high"]) == pytest.approx((1.026713, 47.725133), rel=1e-6)
 
 
 def test_studies_table_keeps_double_zero_studies_without_weight():
     data = frame([("a", 2, 20, 6, 20), ("b", 0, 15, 0, 15), ("c", 1, 10, 4, 12)])
-    res = meta_binary(data, columns=A.COLUMNS)
-    table = A.studies_table(res, data)
-    assert list(table.columns) == list(A.STUDY_COLUMNS)
+    res = meta_binary(data, columns=M.ARM_COLUMNS)
+    table = M.mortality_studies_table(res, data)
+    assert list(table.columns) == list(M.MORTALITY_STUDY_COLUMNS)
     row_b = table.set_index("study_id").loc["b"]
     assert not row_b["estimable"] and np.isnan(row_b["weight"]) and "no events in either arm" in row_b["note"]
     row_a = table.set_index("study_id").loc["a"]
@@ -126,13 +132,13 @@ def test_studies_table_keeps_double_zero_studies_without_weight():
 
 def test_all_double_zero_data_gives_a_not_estimable_row_not_a_crash():
     data = frame([("a", 0, 20, 0, 20), ("b", 0, 15, 0, 15)])
-    specs = A.main_specs()
-    results = A.main_analyses(data, specs)
+    specs = M.main_specs()
+    results = M.main_analyses(data, specs)
     assert results["primary"] is None
-    table = A.pooled_table(results, specs, data, "t")
+    table = M.pooled_table(results, specs, data, "t")
     assert (table["k"] == 0).all() and table["estimate"].isna().all()
-    assert "not estimable" in A.pooled_markdown(table, results)
-    assert isinstance(A.forest_figure(None, None), plt.Figure)
+    assert "not estimable" in M.pooled_markdown(table, results)
+    assert isinstance(F.forest_figure(None, None), plt.Figure)
 
 
 # ---------------------------------------------------------------- sensitivity
@@ -147,15 +153,15 @@ def sens_data():
 
 def test_sensitivity_analyses_cover_every_requested_group():
     data = sens_data()
-    opts = A.main_specs()[0].options
+    opts = M.main_specs()[0].options
     other = {"alt": data.iloc[:3]}
-    table = A.sensitivity_analyses(data, opts, scenario_data=other, high_risk={"c", "d"})
+    table = SE.sensitivity_analyses(data, opts, scenario_data=other, high_risk={"c", "d"})
     groups = set(table["group"])
     assert groups == {"primary", "leave-one-out", "design", "risk of bias", "severity", "scenario", "zero cells", "measure"}
     loo = table[table["group"] == "leave-one-out"]
     assert len(loo) == 5 and (loo["k"] == 4).all()
     # leave-one-out equals pooling the remaining studies
-    without_a = meta_binary(data.iloc[1:], columns=A.COLUMNS)
+    without_a = meta_binary(data.iloc[1:], columns=M.ARM_COLUMNS)
     assert loo.iloc[0]["estimate"] == pytest.approx(np.exp(without_a.estimate))
     rct = table[table["group"] == "design"].iloc[0]
     assert rct["k"] == 2 and rct["studies"] == "a; b"
@@ -168,25 +174,25 @@ def test_sensitivity_analyses_cover_every_requested_group():
 
 def test_sensitivity_without_rob_or_rcts_is_reported_not_crashed():
     data = sens_data().assign(randomised=False)
-    table = A.sensitivity_analyses(data, A.main_specs()[0].options, high_risk=None)
+    table = SE.sensitivity_analyses(data, M.main_specs()[0].options, high_risk=None)
     assert "not available" in table[table["group"] == "risk of bias"].iloc[0]["note"]
     assert table[table["group"] == "design"].iloc[0]["note"] == "no randomised trial in this set"
-    fig = A.sensitivity_plot(table)
+    fig = I.sensitivity_plot(table)
     assert fig.axes[0].get_xscale() == "log"
-    assert "no randomised trial in this set" in A.sensitivity_markdown(table)
+    assert "no randomised trial in this set" in SE.sensitivity_markdown(table)
 
 
 def test_influence_and_cumulative_tables():
     data = sens_data().assign(pub_date=["2021-05-01", "2020", "2021-01-02", "2022-01-01", "2020-06-01"])
-    opts = A.main_specs()[0].options
-    infl = A.influence_table(data, opts)
+    opts = M.main_specs()[0].options
+    infl = SE.influence_table(data, opts)
     assert list(infl["study_id"]) == ["a", "b", "c", "d", "e"] and "IV fixed" in infl["model"].iloc[0]
-    res = A.pool(data, **opts)
-    cum = A.cumulative_table(res, data)
+    res = M.pool(data, opts)
+    cum = SE.cumulative_table(res, data)
     assert list(cum["study_id"]) == ["b", "e", "c", "a", "d"]  # by publication date
     last = cum.iloc[-1]
     assert last["estimate"] == pytest.approx(np.exp(res.estimate)) and last["k"] == 5
-    assert A.cumulative_plot(cum, "OR").axes[0].get_xscale() == "log"
+    assert I.cumulative_plot(cum, "OR").axes[0].get_xscale() == "log"
 
 
 # ---------------------------------------------------------------- small-study effects
@@ -194,17 +200,17 @@ def test_influence_and_cumulative_tables():
 
 def test_small_study_table_applies_or_only_tests_and_reports_too_few_studies():
     data = sens_data()
-    res = A.pool(data, **A.main_specs()[0].options)
-    table = A.small_study_table(res, data)
+    res = M.pool(data, M.main_specs()[0].options)
+    table = SE.small_study_table(res, data)
     assert list(table["test"]) == ["Egger", "Begg", "Peters", "Harbord", "Trim and fill (L0)"]
     assert table["caveat"].str.contains("at least 10 studies").all()
-    rr = A.pool(data, **A.main_specs("RR")[0].options)
-    rr_table = A.small_study_table(rr, data).set_index("test")
+    rr = M.pool(data, M.main_specs("RR")[0].options)
+    rr_table = SE.small_study_table(rr, data).set_index("test")
     assert rr_table.loc["Peters", "caveat"].startswith("not applicable")
     two = data.iloc[:2]
-    few = A.small_study_table(A.pool(two, **A.main_specs()[0].options), two)
+    few = SE.small_study_table(M.pool(two, M.main_specs()[0].options), two)
     assert few.set_index("test").loc["Egger", "caveat"].startswith("not computed")
-    assert "Caveat" in A.small_study_markdown(table)
+    assert "Caveat" in SE.small_study_markdown(table)
 
 
 # ---------------------------------------------------------------- subgroups
@@ -215,34 +221,34 @@ def test_single_study_and_all_zero_subgroups_are_reported_not_crashed():
         [("a", 2, 20, 6, 20), ("b", 3, 25, 5, 24), ("c", 0, 10, 0, 12), ("d", 0, 12, 0, 11), ("e", 1, 30, 6, 28)],
         severity=["critical", "critical", "severe", "severe", "mixed"],
     )
-    factor = next(f for f in A.SUBGROUP_FACTORS if f.name == "severity")
-    sg = A.run_subgroups(data, factor, A.main_specs()[0].options)
-    rows = A.subgroup_table(A.subgroup_rows(factor, data, sg)).set_index("subgroup")
+    factor = next(f for f in G.SUBGROUP_FACTORS if f.name == "severity")
+    sg = G.run_subgroups(data, factor, M.main_specs()[0].options)
+    rows = G.subgroup_table(G.subgroup_rows(factor, data, sg)).set_index("subgroup")
     assert list(rows.index) == ["severe", "critical", "mixed", "overall"]
     assert rows.loc["severe", "k"] == 0 and rows.loc["severe", "note"].startswith("not estimable")
     assert rows.loc["mixed", "k"] == 1 and rows.loc["mixed", "note"].startswith("single study")
     assert rows.loc["mixed", "estimate"] == pytest.approx((1 / 29) / (6 / 22))
     assert rows.loc["critical", "df_between"] == 1  # two estimable subgroups
     # the subgroup forest plot lists the studies of the all-zero subgroup as "Not estimable"
-    fig_rows = forest.subgroup_forest_rows(sg, data=A.grouped(data, factor), study_column="study_id")
+    fig_rows = forest.subgroup_forest_rows(sg, data=G.grouped(data, factor), study_column="study_id")
     severe_rows = [r for r in fig_rows if r.label in ("c", "d")]
     assert len(severe_rows) == 2 and all(r.effect == "Not estimable" for r in severe_rows)
-    assert isinstance(A.subgroup_figure(data, factor, sg), plt.Figure)
-    assert "not estimable" in A.subgroup_markdown(A.subgroup_table(A.subgroup_rows(factor, data, sg)))
+    assert isinstance(G.subgroup_figure(data, factor, sg), plt.Figure)
+    assert "not estimable" in G.subgroup_markdown(G.subgroup_table(G.subgroup_rows(factor, data, sg)))
 
 
 def test_factor_with_one_subgroup_gives_one_note_row():
     data = sens_data()
-    factor = next(f for f in A.SUBGROUP_FACTORS if f.name == "country")
-    assert A.run_subgroups(data, factor, A.main_specs()[0].options) is None
-    rows = A.subgroup_rows(factor, data, None)
+    factor = next(f for f in G.SUBGROUP_FACTORS if f.name == "country")
+    assert G.run_subgroups(data, factor, M.main_specs()[0].options) is None
+    rows = G.subgroup_rows(factor, data, None)
     assert len(rows) == 1 and rows[0]["note"].startswith("single subgroup")
 
 
 def test_subgroup_labels_for_doses_design_and_continent():
     data = frame([("a", 1, 10, 2, 10), ("b", 1, 10, 2, 10), ("c", 1, 10, 2, 10)],
                  doses=[1, 3, pd.NA], randomised=[True, False, True], country=["Turkey", "France", "USA"])
-    by_name = {f.name: f for f in A.SUBGROUP_FACTORS}
+    by_name = {f.name: f for f in G.SUBGROUP_FACTORS}
     assert list(by_name["doses"].derive(data)) == ["1 dose", "3 doses", "not reported / variable"]
     assert list(by_name["design"].derive(data)) == ["randomised", "non-randomised", "randomised"]
     # UN M49: Turkey is in Western Asia, the USA in the Americas
@@ -254,10 +260,10 @@ def test_subgroup_labels_for_doses_design_and_continent():
 def test_subgroup_totals_add_up_to_the_overall_row(rows):
     data = frame([(f"s{i}", a, n1, c, n2) for i, (a, n1, c, n2) in enumerate(rows)],
                  randomised=[i % 2 == 0 for i in range(len(rows))])
-    factor = next(f for f in A.SUBGROUP_FACTORS if f.name == "design")
-    opts = A.main_specs("RD")[0].options  # RD is always estimable
-    sg = A.run_subgroups(data, factor, opts)
-    table = A.subgroup_table(A.subgroup_rows(factor, data, sg))
+    factor = next(f for f in G.SUBGROUP_FACTORS if f.name == "design")
+    opts = M.main_specs("RD")[0].options  # RD is always estimable
+    sg = G.run_subgroups(data, factor, opts)
+    table = G.subgroup_table(G.subgroup_rows(factor, data, sg))
     subs, overall = table[table["subgroup"] != "overall"], table[table["subgroup"] == "overall"].iloc[0]
     for col in ("events_msc", "n_msc", "events_control", "n_control"):
         assert subs[col].sum() == overall[col]

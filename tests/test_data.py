@@ -2,7 +2,7 @@
 
 Every rejection case of issue 4 ("Done when") is tested on a copy of the small fixture
 data set: the error must name the file, the study (where a row is concerned) and the
-column, and stage 01 (:func:`mscmeta.review.data.write_extract`) must not write anything.
+column, and stage 01 (:func:`mscmeta.review.extract.write_extract`) must not write anything.
 """
 
 from __future__ import annotations
@@ -19,21 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mscmeta.review import schema as S
-from mscmeta.review.data import (
-    ANALYSIS_COLUMNS,
-    DataError,
-    DataValidationError,
-    analysis_mortality,
+from mscmeta.engine.validation import DataError
+from mscmeta.review.csvsheet import DataValidationError
+from mscmeta.review.extract import (
     eligibility_table,
     extract_tables,
-    load_raw,
     provenance_summary,
-    scenario_studies,
-    scenarios,
     study_set_comparison,
     table1,
     write_extract,
 )
+from mscmeta.review.scenarios import ANALYSIS_COLUMNS, analysis_mortality, scenario_studies, scenarios
+from mscmeta.review.sheets import load_raw
 from mscmeta.bundle.paths import DATA_RAW, PROJECT_ROOT
 
 FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "data_small"
@@ -156,7 +153,7 @@ def test_every_schema_column_is_documented():
 def test_other_stages_sheets_are_documented():
     # data/README.md documents the sheets of notebooks 02 and 05 from their declarations.
     from mscmeta.review import schema_secondary as SS
-    from mscmeta.review.quality import COLUMNS as ROB_COLUMNS
+    from mscmeta.review.rob_sheet import COLUMNS as ROB_COLUMNS
 
     readme = (PROJECT_ROOT / "data" / "README.md").read_text(encoding="utf-8")
     sheets = {SS.AE_SHEET.file: SS.AE_SHEET.columns, SS.SECONDARY_SHEET.file: SS.SECONDARY_SHEET.columns,
@@ -173,7 +170,9 @@ def test_published_values_live_only_in_published_results():
     p = raw.published_results
     overall = p[(p["quantity"] == "mortality_or") & (p["subgroup"] == "overall")].iloc[0]
     needle = f"{overall['estimate']:.2f}"
-    for name in ("review/data.py", "review/schema.py", "plots/prisma.py"):  # the modules of stage 01
+    stage01 = ("review/extract.py", "review/sheets.py", "review/csvsheet.py", "review/scenarios.py", "review/schema.py",
+               "plots/prisma.py")
+    for name in stage01:  # the modules of stage 01
         module = PROJECT_ROOT / "lib" / "mscmeta" / name
         text = module.read_text(encoding="utf-8")
         assert not re.search(rf"(?<![\d.]){re.escape(needle)}(?!\d)", text), f"{module.name} types {needle}"

@@ -13,10 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscmeta.review.data import load_raw
+from mscmeta.review.sheets import load_raw
 from mscmeta.bundle.paths import PROJECT_ROOT
-from mscmeta.plots.prisma import FIGURE_SIZE, count_text, prisma_flow
-from mscmeta.review.schema import PRISMA_BOXES
+from mscmeta.plots.prisma import FIGURE_SIZE, PRISMA_BOXES, count_text, prisma_flow
 
 FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "data_small"
 

@@ -22,27 +22,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mscmeta.bundle.paths import DATA_RAW
+from mscmeta.engine.rob_tools import OVERALL, ROB2, ROBINS_I, overall_judgement, tool_spec
 from mscmeta.review.quality import (
-    COLUMNS,
-    OVERALL,
-    ROB2,
-    ROBINS_I,
-    RiskOfBiasError,
     check_coverage,
-    check_overall,
-    coverage_problems,
     concerns_markdown,
     context_markdown,
     count_by_overall,
+    coverage_problems,
     high_risk_studies,
     judgement_table,
-    load_risk_of_bias,
     load_study_weights,
-    overall_judgement,
     resolve_weights,
-    tool_spec,
-    validate_risk_of_bias,
 )
+from mscmeta.review.rob_sheet import COLUMNS, RiskOfBiasError, check_overall, load_risk_of_bias, validate_risk_of_bias
 
 NI = "no information"
 
@@ -352,7 +344,8 @@ def test_coverage_problems_are_named():
 
 def test_resolve_weights(tmp_path):
     from conftest import FIXTURE_DATA
-    from mscmeta.review.data import analysis_mortality, load_raw
+    from mscmeta.review.scenarios import analysis_mortality
+    from mscmeta.review.sheets import load_raw
 
     raw = load_raw(FIXTURE_DATA)
     weights, note = resolve_weights("", raw, "primary")

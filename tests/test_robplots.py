@@ -22,7 +22,8 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from mscmeta.bundle.io import save_figure
-from mscmeta.review.quality import OVERALL, ROB2, ROBINS_I, load_risk_of_bias, validate_risk_of_bias
+from mscmeta.engine.rob_tools import OVERALL, ROB2, ROBINS_I
+from mscmeta.review.rob_sheet import load_risk_of_bias, validate_risk_of_bias
 from mscmeta.bundle.paths import DATA_RAW
 from mscmeta.plots.robplots import ROB_COLOURS, ROB_SYMBOLS, rob_columns_for_forest, summary_bar, traffic_light
 from mscmeta.plots.style import PAGE_WIDTH, use_style

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from mscmeta.review import analyses as A
+from mscmeta.plots import intervals as I
+from mscmeta.review import figures as F
+from mscmeta.review import inputs as IN
+from mscmeta.review import mortality as M
+from mscmeta.review import sensitivity as SE
+from mscmeta.review import subgroup as G
 from mscmeta.review import scorecard as S
+from mscmeta.review.csvsheet import DataValidationError
+from mscmeta.review.sheets import decimals_of, load_raw
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "data_small"
 
@@ -19,7 +28,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "data_small"
 
 @pytest.mark.parametrize(("text", "decimals"), [("0.52", 2), ("0.50", 2), (".998", 3), ("13", 0), ("1.2e-3", 4), ("", None)])
 def test_decimals_are_read_from_the_printed_number(text, decimals):
-    assert S.decimals_of(text) == decimals
+    assert decimals_of(text) == decimals
 
 
 def test_status_match_means_rounding_to_the_published_decimals():
@@ -51,17 +60,30 @@ def test_status_without_our_value_is_not_computed():
     assert S.status("ratio", [(0.5, np.nan, None)]) == "not computed"
 
 
-def test_read_published_keeps_decimals_and_rejects_bad_numbers(tmp_path):
-    good = tmp_path / "published_results.csv"
-    good.write_text("quantity,subgroup,measure,estimate,ci_low,ci_high,p_value\n"
-                    "mortality_or,overall,OR,0.50,0.3,0.84,\nheterogeneity_p,overall,,,,,.998\n")
-    pub = S.read_published(good)
-    assert pub.loc[0, "estimate_decimals"] == 2 and pub.loc[0, "ci_low_decimals"] == 1
-    assert pub.loc[1, "p_value"] == pytest.approx(0.998) and pub.loc[1, "p_value_decimals"] == 3
-    bad = tmp_path / "bad.csv"
-    bad.write_text("quantity,subgroup,measure,estimate,ci_low,ci_high,p_value\nmortality_or,severe,OR,0.5x,0.3,0.8,\n")
-    with pytest.raises(ValueError, match=r"bad\.csv: row 1 \(mortality_or, severe\), column estimate: '0\.5x'"):
-        S.read_published(bad)
+def _published_sheet(tmp_path, rows: list[dict]) -> Path:
+    """A copy of the fixture data whose published_results.csv has *rows* changed (by quantity/subgroup)."""
+    raw = tmp_path / "raw"
+    shutil.copytree(FIXTURE, raw)
+    table = pd.read_csv(raw / "published_results.csv", dtype=str, keep_default_na=False)
+    for row in rows:
+        hit = (table["quantity"] == row["quantity"]) & (table["subgroup"] == row["subgroup"])
+        for column, value in row.items():
+            table.loc[hit, column] = value
+    table.to_csv(raw / "published_results.csv", index=False)
+    return raw
+
+
+def test_published_values_keep_their_printed_decimals_and_bad_numbers_are_named(tmp_path):
+    raw = _published_sheet(tmp_path, [{"quantity": "mortality_or", "subgroup": "overall", "estimate": "0.50", "ci_low": "0.3"}])
+    pub = load_raw(raw).published_results.set_index(["quantity", "subgroup"])
+    assert pub.loc[("mortality_or", "overall"), "estimate_decimals"] == 2
+    assert pub.loc[("mortality_or", "overall"), "ci_low_decimals"] == 1
+    assert pub.loc[("mortality_or", "overall"), "estimate"] == pytest.approx(0.5)
+    bad = _published_sheet(tmp_path / "bad", [{"quantity": "mortality_or", "subgroup": "overall", "estimate": "0.5x"}])
+    with pytest.raises(DataValidationError) as info:
+        load_raw(bad)
+    text = str(info.value)
+    assert "published_results.csv, line " in text and "column estimate" in text and "0.5x" in text
 
 
 # ---------------------------------------------------------------- scorecard on the fixture data
@@ -69,9 +91,9 @@ def test_read_published_keeps_decimals_and_rejects_bad_numbers(tmp_path):
 
 @pytest.fixture(scope="module")
 def fixture_run():
-    inputs = A.load_inputs(str(FIXTURE), "/nonexistent-tables", "primary")
-    specs = A.main_specs()
-    results = A.main_analyses(inputs.data, specs)
+    inputs = IN.load_inputs(str(FIXTURE), "/nonexistent-tables", "primary")
+    specs = M.main_specs()
+    results = M.main_analyses(inputs.data, specs)
     return inputs, specs, results
 
 
@@ -83,7 +105,7 @@ def test_scorecard_has_one_row_per_published_quantity_with_specific_explanations
     overall = card[(card["quantity"] == "mortality_or") & (card["subgroup"] == "overall")].iloc[0]
     primary = results["primary"]
     assert overall["reproduced_estimate"] == pytest.approx(math.exp(primary.estimate))
-    labels = A.labels_of(inputs.data)
+    labels = M.labels_of(inputs.data)
     for study in inputs.data["study_id"]:
         assert labels[study] in overall["explanation"]  # names every pooled study
     assert "derived" in overall["explanation"] or "later review" in overall["explanation"]
@@ -95,8 +117,8 @@ def test_scorecard_has_one_row_per_published_quantity_with_specific_explanations
 
 def test_scorecard_does_not_compare_an_or_with_our_rr(fixture_run):
     inputs, _, _ = fixture_run
-    specs = A.main_specs("RR")
-    results = A.main_analyses(inputs.data, specs)
+    specs = M.main_specs("RR")
+    results = M.main_analyses(inputs.data, specs)
     card = S.scorecard_for(inputs, results, specs[0].options)
     rows = card[card["quantity"] == "mortality_or"]
     assert (rows["status"] == "not computed").all()
@@ -118,7 +140,7 @@ def test_what_would_it_take_tries_every_single_change_and_a_greedy_path(fixture_
     assert table.iloc[0]["kind"] == "baseline"
     singles = table[table["step"] == 1]
     included = set(inputs.data["study_id"])
-    assert {f"drop {A.labels_of(inputs.data)[s]}" for s in included} <= set(singles["change"])
+    assert {f"drop {M.labels_of(inputs.data)[s]}" for s in included} <= set(singles["change"])
     # every reading in mortality.csv of a study not used is tried (swap or add)
     used = set(inputs.data["row_id"])
     others = set(inputs.raw.mortality["row_id"]) - used

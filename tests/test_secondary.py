@@ -1,4 +1,4 @@
-"""Secondary outcomes and adverse events (lib/mscmeta/secondary.py, notebook 05).
+"""Secondary outcomes and adverse events (mscmeta.review.secondary and its modules, notebook 05).
 
 Independent references used below:
 
@@ -26,7 +26,11 @@ from scipy.stats import norm
 
 from conftest import FIXTURE_DATA, ROOT
 from mscmeta.review import schema_secondary as SS
+from mscmeta.review import claims as C
 from mscmeta.review import secondary as S
+from mscmeta.review import secondary_analyses as SA
+from mscmeta.review import secondary_inputs as SI
+from mscmeta.review import secondary_sheets as SD
 
 DATA_RAW = ROOT / "data" / "raw"
 FILES = ("adverse_events.csv", "secondary_outcomes.csv")
@@ -50,8 +54,8 @@ def _write(frame: pd.DataFrame, path) -> None:
 
 
 def _errors(tmp_path) -> list[str]:
-    with pytest.raises(S.SecondaryDataError) as info:
-        S.load_secondary(tmp_path)
+    with pytest.raises(SD.SecondaryDataError) as info:
+        SD.load_secondary(tmp_path)
     assert isinstance(info.value, ValueError)
     return [str(f) for f in info.value.failures]
 
@@ -76,11 +80,11 @@ def _empty_ae() -> pd.DataFrame:
     return pd.DataFrame(columns=SS.AE_SHEET.columns, dtype=str)
 
 
-def _data(sec: pd.DataFrame, ae: pd.DataFrame | None = None) -> S.SecondaryData:
+def _data(sec: pd.DataFrame, ae: pd.DataFrame | None = None) -> SD.SecondaryData:
     ae = _empty_ae() if ae is None else ae
     texts = {"adverse_events.csv": ae.mask(ae.isin(["", "nan"])),
              "secondary_outcomes.csv": sec.mask(sec.isin(["", "nan"]))}
-    return S.validate_secondary(texts)
+    return SD.validate_secondary(texts)
 
 
 def _continuous_study(study, mt, sdt, nt, mc, sdc, nc, outcome="length_of_stay_hospital", unit="days"):
@@ -100,13 +104,13 @@ def _continuous_study(study, mt, sdt, nt, mc, sdc, nc, outcome="length_of_stay_h
 
 def test_real_files_validate_against_studies_csv():
     studies = _read(DATA_RAW / "studies.csv")["study_id"]
-    data = S.load_secondary(DATA_RAW, studies)
+    data = SD.load_secondary(DATA_RAW, studies)
     assert len(data.adverse_events) == len(_read(DATA_RAW / "adverse_events.csv"))
     assert len(data.outcomes) == len(_read(DATA_RAW / "secondary_outcomes.csv"))
 
 
 def test_real_files_pass_the_cross_file_checks_of_stage_01():
-    from mscmeta.review.data import load_raw
+    from mscmeta.review.sheets import load_raw
 
     raw = load_raw(DATA_RAW)
     assert raw.adverse_events is not None and raw.secondary_outcomes is not None
@@ -176,7 +180,7 @@ def test_narrative_rows_need_an_empty_value_and_numbers_need_a_unit():
          "unit": ""},
         {"study_id": "shu2020", "outcome": "il6", "arm": "msc", "statistic": "median", "value": "3", "unit": ""},
     ])
-    with pytest.raises(S.SecondaryDataError) as info:
+    with pytest.raises(SD.SecondaryDataError) as info:
         _data(sec)
     text = str(info.value)
     assert "line 2, study shu2020, column value: outcome il6: statistic 'narrative' must have an empty value" in text
@@ -197,7 +201,7 @@ def test_two_primary_readings_of_one_number_are_refused(tmp_path):
 def test_contrast_rows_take_only_between_arm_statistics():
     sec = _sec_rows([{"study_id": "shi2021", "outcome": "six_minute_walk", "arm": "contrast", "statistic": "mean",
                       "value": "27", "unit": "m"}])
-    with pytest.raises(S.SecondaryDataError, match="statistic 'mean' does not fit arm 'contrast'"):
+    with pytest.raises(SD.SecondaryDataError, match="statistic 'mean' does not fit arm 'contrast'"):
         _data(sec)
 
 
@@ -205,8 +209,8 @@ def test_contrast_rows_take_only_between_arm_statistics():
 
 
 def test_median_iqr_is_converted_with_luo_and_wan_and_the_method_is_recorded():
-    data = S.load_secondary(DATA_RAW)
-    wide = S.continuous_input(data, "length_of_stay_hospital").set_index("study_id")
+    data = SD.load_secondary(DATA_RAW)
+    wide = SI.continuous_input(data, "length_of_stay_hospital").set_index("study_id")
     row = wide.loc["shu2020"]
     # Shu 2020 Table 3: MSC median 20.00 (IQR 16.00, 24.00), n = 12
     n, m, q1, q3 = 12, 20.0, 16.0, 24.0
@@ -220,21 +224,21 @@ def test_median_iqr_is_converted_with_luo_and_wan_and_the_method_is_recorded():
 
 def test_reported_means_are_used_as_reported():
     sec = _sec_rows(_continuous_study("aaa2020", 3, 1, 10, 4, 1.5, 12))
-    wide = S.continuous_input(_data(sec), "length_of_stay_hospital").iloc[0]
+    wide = SI.continuous_input(_data(sec), "length_of_stay_hospital").iloc[0]
     assert (wide["mean_t"], wide["sd_t"], wide["n_t"]) == (3.0, 1.0, 10.0)
     assert wide["method_t"] == "reported mean (SD)"
 
 
 def test_incomplete_iqr_is_not_converted_and_says_why():
-    data = S.load_secondary(DATA_RAW)
-    wide = S.continuous_input(data, "length_of_stay_icu").set_index("study_id")
+    data = SD.load_secondary(DATA_RAW)
+    wide = SI.continuous_input(data, "length_of_stay_icu").set_index("study_id")
     assert not wide.loc["monsel2022", "comparable"]
     assert "median without a complete IQR" in wide.loc["monsel2022", "reason"]
 
 
 def test_alternative_rows_are_shown_but_not_pooled():
-    data = S.load_secondary(DATA_RAW)
-    events = S.binary_input(data, "any_ae").set_index("study_id")
+    data = SD.load_secondary(DATA_RAW)
+    events = SI.binary_input(data, "any_ae").set_index("study_id")
     assert events.loc["shi2021", "events_msc"] == 37              # S3 reading, not S2's derived 36
     assert events.loc["monsel2022", "events_msc"] == 18           # day 0 to 14 window, not after day 14
     report = S.analyse_secondary(data)
@@ -250,7 +254,7 @@ def test_fewer_than_two_comparable_studies_is_descriptive_with_a_reason():
     sec = _sec_rows(_continuous_study("aaa2020", 3, 1, 10, 4, 1.5, 12) + [
         {"study_id": "bbb2021", "outcome": "length_of_stay_hospital", "arm": "contrast", "statistic": "narrative",
          "value": "", "unit": ""}])
-    oa = S.analyse_outcome(_data(sec), "length_of_stay_hospital")
+    oa = SA.analyse_outcome(_data(sec), "length_of_stay_hospital")
     assert oa.status == "descriptive only" and oa.analyses == ()
     assert oa.reason.startswith("descriptive only: 1 study with comparable data in both arms (aaa2020)")
     assert "pooling needs at least 2" in oa.reason and "bbb2021: direction only" in oa.reason
@@ -259,7 +263,7 @@ def test_fewer_than_two_comparable_studies_is_descriptive_with_a_reason():
 
 
 def test_outcomes_without_arm_level_data_are_descriptive():
-    report = S.analyse_secondary(S.load_secondary(DATA_RAW))
+    report = S.analyse_secondary(SD.load_secondary(DATA_RAW))
     for outcome in ("il6", "crp", "tnf_alpha", "lymphocytes", "pao2_fio2", "ct_lesion_volume_change", "ae_events"):
         assert report.analyses[outcome].status == "descriptive only", outcome
         assert report.analyses[outcome].reason
@@ -268,7 +272,7 @@ def test_outcomes_without_arm_level_data_are_descriptive():
 def test_units_that_differ_give_a_standardised_mean_difference():
     sec = _sec_rows(_continuous_study("aaa2020", 3, 1, 10, 4, 1.5, 12, outcome="crp", unit="mg/L")
                     + _continuous_study("bbb2021", 30, 10, 15, 45, 12, 14, outcome="crp", unit="mg/dL"))
-    oa = S.analyse_outcome(_data(sec), "crp")
+    oa = SA.analyse_outcome(_data(sec), "crp")
     assert oa.status == "pooled" and oa.primary.measure == "SMD" and "units differ" in oa.primary.note
 
 
@@ -278,8 +282,8 @@ def test_units_that_differ_give_a_standardised_mean_difference():
 def test_length_of_stay_md_equals_statsmodels_combine_effects():
     from statsmodels.stats.meta_analysis import combine_effects
 
-    data = S.load_secondary(DATA_RAW)
-    oa = S.analyse_outcome(data, "length_of_stay_hospital", model="random", tau2_method="PM")
+    data = SD.load_secondary(DATA_RAW)
+    oa = SA.analyse_outcome(data, "length_of_stay_hospital", model="random", tau2_method="PM")
     res = oa.primary.result
     x = oa.pooled_inputs
     yi = (x["mean_t"] - x["mean_c"]).to_numpy()
@@ -294,8 +298,8 @@ def test_length_of_stay_md_equals_statsmodels_combine_effects():
 def test_any_ae_exact_mh_odds_ratio_equals_statsmodels_stratified_table():
     from statsmodels.stats.contingency_tables import StratifiedTable
 
-    data = S.load_secondary(DATA_RAW)
-    oa = S.analyse_outcome(data, "any_ae")
+    data = SD.load_secondary(DATA_RAW)
+    oa = SA.analyse_outcome(data, "any_ae")
     exact = next(a for a in oa.analyses if a.name == "MH OR, exact")
     x = oa.pooled_inputs
     tables = [np.array([[r.events_msc, r.n_msc - r.events_msc], [r.events_control, r.n_control - r.events_control]])
@@ -317,7 +321,7 @@ def test_pooled_md_matches_statsmodels_for_any_data(studies):
     rows = []
     for i, s in enumerate(studies):
         rows += _continuous_study(f"s{i}x2020", *s)
-    oa = S.analyse_outcome(_data(_sec_rows(rows)), "length_of_stay_hospital", model="fixed")
+    oa = SA.analyse_outcome(_data(_sec_rows(rows)), "length_of_stay_hospital", model="fixed")
     yi = np.array([s[0] - s[3] for s in studies])
     vi = np.array([s[1] ** 2 / s[2] + s[4] ** 2 / s[5] for s in studies])
     ref = combine_effects(yi, vi)                               # inverse-variance common effect
@@ -350,16 +354,16 @@ def test_claim_supported_only_when_the_ci_excludes_no_effect_in_the_claimed_dire
 
 
 def test_safety_claim_uses_the_harm_margin_on_the_risk_difference():
-    report = S.analyse_secondary(S.load_secondary(DATA_RAW), harm_margin=0.10)
+    report = S.analyse_secondary(SD.load_secondary(DATA_RAW), harm_margin=0.10)
     claims = report.claims.set_index(["claim_id", "outcome"])
     rd = next(a for a in report.analyses["serious_ae"].analyses if a.name == "MH RD, RevMan").result.to_dict()
     expected = "supported" if rd["ci_high"] < 0.10 and rd["ci_low"] <= 0 else "not supported"
     assert claims.loc[("safe", "serious_ae"), "outcome_verdict"] == expected
-    strict = S.claims_table(report.analyses, harm_margin=0.001).set_index(["claim_id", "outcome"])
+    strict = C.claims_table(report.analyses, harm_margin=0.001).set_index(["claim_id", "outcome"])
     assert strict.loc[("safe", "serious_ae"), "outcome_verdict"] == ("supported" if rd["ci_high"] < 0.001
                                                                      else "not supported")
     with pytest.raises(ValueError, match="harm_margin"):
-        S.claims_table(report.analyses, harm_margin=10)
+        C.claims_table(report.analyses, harm_margin=10)
 
 
 # --------------------------------------------------------------------------- figures
@@ -368,10 +372,11 @@ def test_safety_claim_uses_the_harm_margin_on_the_risk_difference():
 def test_figures_have_fixed_width_and_are_byte_identical_between_runs(tmp_path):
     from mscmeta.plots import style
     from mscmeta.bundle.io import save_figure
-    from mscmeta.review.secondary_plots import forest_plot, overview_plot
+    from mscmeta.review.secondary_figures import outcome_forest_plot as forest_plot
+    from mscmeta.review.secondary_figures import overview_plot
 
     style.use_style()
-    report = S.analyse_secondary(S.load_secondary(FIXTURE_DATA))
+    report = S.analyse_secondary(SD.load_secondary(FIXTURE_DATA))
     oa = report.analyses["any_ae"]
     digests = []
     for run in (1, 2):

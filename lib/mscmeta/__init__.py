@@ -1,28 +1,25 @@
 """mscmeta: the meta-analysis engine and helpers behind the MSC-in-COVID-19 research bundle.
 
-The engine's entry points are re-exported here::
+The package has four wings, each with one job (``lib/README.md`` draws the picture):
 
-    from mscmeta import meta_binary, meta_continuous, random_effects, subgroup_analysis
+* :mod:`mscmeta.engine` -- the general meta-analysis engine (effect sizes, Mantel-Haenszel,
+  Peto, tau^2 estimators, pooling, heterogeneity, subgroups, sensitivity, small-study tests);
+* :mod:`mscmeta.plots` -- figures drawn from engine results (forest, funnel, risk of bias,
+  PRISMA, interval plots) in one style;
+* :mod:`mscmeta.review` -- this review: the raw sheets, eligibility, quality, the mortality
+  and secondary analyses, the reproduction scorecard (one module per notebook);
+* :mod:`mscmeta.bundle` -- the machinery: pipeline, reports, atomic IO, hygiene, benchmarks.
 
-Plotting, data loading and the notebook pipeline live in their own modules
-(``mscmeta.plots.forest``, ``mscmeta.review.data``, ``mscmeta.bundle.pipeline``...) and are imported from there.
+The engine's public API is re-exported here, in the manner of
+``statsmodels.stats.meta_analysis`` and metafor's exported functions::
+
+    from mscmeta import meta_binary, random_effects, subgroup_analysis
+    print(meta_binary(table, measure="OR", method="MH"))
 """
 
-from mscmeta.engine.binary import meta_binary
-from mscmeta.engine.continuous import meta_continuous
-from mscmeta.engine.pooling import fixed_effect, random_effects
-from mscmeta.engine.results import MetaResult
-from mscmeta.engine.subgroups import subgroup_analysis
-from mscmeta.engine.validation import DataError
+from mscmeta.engine import *  # noqa: F403 -- the engine's public API, listed in mscmeta.engine.__all__
+from mscmeta.engine import __all__ as _engine_all
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DataError",
-    "MetaResult",
-    "fixed_effect",
-    "meta_binary",
-    "meta_continuous",
-    "random_effects",
-    "subgroup_analysis",
-]
+__all__ = list(_engine_all)

@@ -154,3 +154,15 @@ def save_figure(fig, path_stem: str | os.PathLike, dpi: int = 200, close: bool =
     if close:
         plt.close(fig)
     return written
+
+
+def output_dirs(out_dir: str | Path) -> dict[str, Path]:
+    """Create and return the standard output folders under *out_dir*.
+
+    Returns a dict with keys ``tables`` and ``figures``.
+    """
+    out = Path(out_dir)
+    dirs = {"tables": out / "tables", "figures": out / "figures"}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    return dirs

@@ -46,6 +46,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from mscmeta.engine.options import TAU2_METHODS, UNIROOT_TOL, normalise_tau2_method
+from mscmeta.engine.pooling import fixed_effect, random_effects
+from mscmeta.engine.tau2 import LL_TOL, MAXITER, THRESHOLD, r_uniroot, tau2_max_default
 from mscmeta.engine.validation import DataError, check_level, validate_effects
 
 __all__ = [
@@ -70,15 +73,10 @@ MIN_STUDIES = 3
 #: Cochrane Handbook v6 section 13.3.5.4: use asymmetry tests only with at least 10 studies.
 RECOMMENDED_MIN_STUDIES = 10
 
-_TAU2_METHODS = ("DL", "REML", "PM", "SJ", "HE", "ML", "EB")
-
-
 def _canonical_tau2(value: object) -> str:
     """Canonical tau² estimator name (aliases as :func:`mscmeta.engine.pooling.normalise_tau2_method`); "FE" for none."""
     if isinstance(value, str) and value.strip().upper() in ("FE", "EE", "FIXED"):
         return "FE"
-    from mscmeta.engine.pooling import normalise_tau2_method
-
     return normalise_tau2_method(value)
 
 
@@ -187,8 +185,6 @@ def _tau2_metareg(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> f
     Using metafor's stopping rules reproduces its numbers, not just its estimator.
     Estimates are truncated at 0; with no residual degrees of freedom (k <= p) tau² is 0.
     """
-    from mscmeta.engine.tau2 import LL_TOL, MAXITER, THRESHOLD, UNIROOT_TOL, r_uniroot, tau2_max_default
-
     k, p = X.shape
     if method == "FE" or k <= p:
         # no residual degrees of freedom (e.g. a trim-and-fill step that keeps a single
@@ -244,7 +240,7 @@ def _tau2_metareg(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> f
                 and tau2 > THRESHOLD:
             tau2 = 0.0
         return max(0.0, tau2)
-    raise DataError(f"unknown tau2_method {method!r}; valid values: {', '.join(_TAU2_METHODS)}")
+    raise DataError(f"unknown tau2_method {method!r}; valid values: {', '.join(TAU2_METHODS)}")
 
 
 def _loglik_metareg(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, method: str) -> float:
@@ -697,8 +693,6 @@ def trim_and_fill(
     -------
     TrimFillResult
     """
-    from mscmeta.engine.pooling import fixed_effect, random_effects
-
     level = check_level(level)
     estimator = str(estimator).upper()
     if estimator not in ("L0", "R0", "Q0"):

@@ -52,96 +52,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mscmeta.engine.effects import ZeroCellRule, double_zero_mask, study_effects, zero_cell_mask
+from mscmeta.engine.effects import StudyEffects, ZeroCellRule, double_zero_mask, study_effects, zero_cell_mask
 from mscmeta.engine.heterogeneity import chi2_sf, cochran_q, i2_h2_fixed
-from mscmeta.engine.mantel_haenszel import RD_VARIANCES, mantel_haenszel, peto_odds_ratio
+from mscmeta.engine.mantel_haenszel import PooledEstimate, mantel_haenszel, peto_odds_ratio
+from mscmeta.engine.options import BinaryOptions, resolve_tol
 from mscmeta.engine.pooling import (
     PooledIV,
-    _z_test,
     fixed_core,
     make_result,
-    normalise_pi_df,
-    normalise_tau2_method,
     random_core,
-    resolve_tol,
     revman_dl_from_q,
     study_ci,
     weights_percent,
+    z_test,
 )
 from mscmeta.engine.results import MetaResult
 from mscmeta.engine.tau2 import estimate_tau2
-from mscmeta.engine.validation import (
-    DataError,
-    NotEstimableError,
-    check_binary,
-    check_level,
-    normalise_choice,
-)
-
-MEASURES = ("OR", "RR", "RD", "PETO")
-METHODS = ("MH", "IV", "Peto")
-MODELS = ("fixed", "random")
-ZERO_CELLS = ("revman", "none", "escalc")
-
-_MEASURE_ALIASES = {
-    "or": "OR", "odds-ratio": "OR", "odds ratio": "OR", "log-or": "OR",
-    "rr": "RR", "risk-ratio": "RR", "risk ratio": "RR", "relative-risk": "RR", "relative risk": "RR",
-    "rd": "RD", "risk-difference": "RD", "risk difference": "RD",
-    "peto": "PETO", "peto-or": "PETO",
-}
-_METHOD_ALIASES = {
-    "mh": "MH", "mantel-haenszel": "MH", "mantel haenszel": "MH",
-    "iv": "IV", "inverse": "IV", "inverse-variance": "IV", "inverse variance": "IV",
-    "peto": "Peto",
-}
-_MODEL_ALIASES = {
-    "fixed": "fixed", "fe": "fixed", "ee": "fixed", "ce": "fixed", "common": "fixed", "fixed-effect": "fixed",
-    "fixed-effects": "fixed", "common-effect": "fixed", "equal-effects": "fixed",
-    "random": "random", "re": "random", "random-effects": "random", "random-effect": "random",
-}
-_ZERO_ALIASES = {
-    "revman": "revman", "revman5": "revman", "cochrane": "revman",
-    "none": "none", "exact": "none", "metafor": "none", "no": "none",
-    "escalc": "escalc",
-}
-_RD_VAR_ALIASES = {
-    "sato": "sato", "sgr": "sato", "sato-greenland-robins": "sato",
-    "greenland-robins": "greenland-robins", "gr": "greenland-robins", "revman": "greenland-robins",
-}
-
-
-def normalise_options(
-    measure: str, method: str, model: str, tau2_method: str | None, zero_cell: str, keep_double_zero: bool,
-    level: float, rd_variance: str | None, pi_df: str | None, hksj: bool, prediction: bool,
-) -> dict[str, Any]:
-    """Validate and canonicalise the options of :func:`meta_binary` (case-insensitive aliases)."""
-    meas = normalise_choice(measure, "measure", _MEASURE_ALIASES, MEASURES)
-    meth = normalise_choice(method, "method", _METHOD_ALIASES, METHODS)
-    mod = normalise_choice(model, "model", _MODEL_ALIASES, MODELS)
-    zero = normalise_choice(zero_cell, "zero_cell", _ZERO_ALIASES, ZERO_CELLS)
-    if meas == "PETO" and meth == "MH":
-        meth = "Peto"
-    if meth == "Peto":
-        if meas not in ("OR", "PETO"):
-            raise DataError(f"Peto's method pools odds ratios only; got measure {meas!r}")
-        meas = "PETO"
-    tau = normalise_tau2_method(tau2_method if tau2_method is not None else "DL") if mod == "random" else None
-    if hksj and mod != "random":
-        raise DataError("the Hartung-Knapp-Sidik-Jonkman adjustment applies to random-effects models; use model='random'")
-    if rd_variance is None:
-        rd_var = "greenland-robins" if zero == "revman" else "sato"
-    else:
-        rd_var = normalise_choice(rd_variance, "rd_variance", _RD_VAR_ALIASES, RD_VARIANCES)
-    return {
-        "measure": meas, "method": meth, "model": mod, "tau2_method": tau, "hksj": bool(hksj),
-        "zero_cell": zero, "keep_double_zero": bool(keep_double_zero), "level": check_level(level),
-        "rd_variance": rd_var, "prediction": bool(prediction), "pi_df": normalise_pi_df(pi_df),
-    }
+from mscmeta.engine.validation import DataError, NotEstimableError, check_binary
 
 
 def meta_binary(
@@ -161,6 +92,7 @@ def meta_binary(
     prediction: bool = True,
     pi_df: str | None = None,
     control: Mapping[str, float] | None = None,
+    options: BinaryOptions | None = None,
 ) -> MetaResult:
     """Meta-analysis of 2x2 counts: MH, Peto or inverse variance; fixed or random effects.
 
@@ -201,6 +133,10 @@ def meta_binary(
     control : mapping, optional
         ``{"tol": ...}`` root-search tolerance for PM and the Q-profile interval
         (default metafor's ``.Machine$double.eps^0.25``).
+    options : BinaryOptions, optional
+        All of the options above as one validated object
+        (:class:`mscmeta.engine.options.BinaryOptions`); when given, it is used as it is and
+        the individual option arguments are ignored.
 
     Returns
     -------
@@ -212,15 +148,19 @@ def meta_binary(
         Bad data or options (message names the file, study and column), too few studies
         for the model, or no study carrying information (:class:`NotEstimableError`).
     """
-    opts = normalise_options(
-        measure, method, model, tau2_method, zero_cell, keep_double_zero, level, rd_variance, pi_df, hksj, prediction
-    )
-    opts["tol"] = resolve_tol(control)
+    if options is None:
+        options = BinaryOptions(
+            measure=measure, method=method, model=model, tau2_method=tau2_method, hksj=hksj, zero_cell=zero_cell,
+            keep_double_zero=keep_double_zero, level=level, rd_variance=rd_variance, prediction=prediction,
+            pi_df=pi_df if pi_df is not None else "metafor", tol=resolve_tol(control),
+        )
+    elif not isinstance(options, BinaryOptions):
+        raise DataError(f"options must be a BinaryOptions, got {type(options).__name__}")
     labels, counts = check_binary(data, columns=columns, source=source)
-    return _analyse(labels, counts, opts, source)
+    return _analyse(labels, counts, options, source)
 
 
-def _refit_binary(opts: dict[str, Any]):
+def _refit_binary(opts: BinaryOptions):
     def refit(frame: pd.DataFrame) -> MetaResult:
         # only the canonical columns (study, events_t, n_t, events_c, n_c) are read
         labels, counts = check_binary(frame)
@@ -274,30 +214,48 @@ def _too_few(prefix: str, measure: str, k: int) -> DataError:
     return DataError(f"{prefix}random-effects model needs at least 2 studies with an estimable {measure}, got {k}")
 
 
-def _random_core(y: np.ndarray, v: np.ndarray, opts: dict[str, Any], tau2, q_stats=None) -> PooledIV:
-    return random_core(y, v, opts["level"], tau2, opts["hksj"], opts["prediction"], opts["pi_df"], q_stats=q_stats,
-                       tol=opts["tol"])
+def _random_core(y: np.ndarray, v: np.ndarray, opts: BinaryOptions, tau2, q_stats=None) -> PooledIV:
+    return random_core(y, v, opts.level, tau2, opts.hksj, opts.prediction, opts.pi_df, q_stats=q_stats,
+                       tol=opts.tol)
 
 
-def _pool_inverse_variance(effects, opts: dict[str, Any], prefix: str) -> _Pooled:
+def _pool_inverse_variance(effects, opts: BinaryOptions, prefix: str) -> _Pooled:
     """Inverse-variance pooling of the study estimates (metafor ``rma``)."""
-    measure = opts["measure"]
+    measure = opts.measure
     pooled = effects.estimable.copy()
     if not pooled.any():
         raise NotEstimableError(f"{prefix}no study has an estimable {measure} (every study has no events, or only events, in both arms)")
     y, v = effects.yi[pooled], effects.vi[pooled]
-    if opts["model"] == "fixed":
-        core = fixed_core(y, v, opts["level"])
+    if opts.model == "fixed":
+        core = fixed_core(y, v, opts.level)
         return _Pooled(core, pooled, core.weights, None)
     if y.size < 2:
         raise _too_few(prefix, measure, y.size)
-    core = _random_core(y, v, opts, estimate_tau2(y, v, opts["tau2_method"], tol=opts["tol"]))
-    return _Pooled(core, pooled, core.weights, opts["tau2_method"])
+    core = _random_core(y, v, opts, estimate_tau2(y, v, opts.tau2_method, tol=opts.tol))
+    return _Pooled(core, pooled, core.weights, opts.tau2_method)
 
 
-def _pool_mh_or_peto(cells, dz: np.ndarray, effects, rule: ZeroCellRule, opts: dict[str, Any], prefix: str) -> _Pooled:
-    """Mantel-Haenszel or Peto fixed effect; random effects on the study estimates (RevMan/meta)."""
-    measure, method = opts["measure"], opts["method"]
+@dataclass(frozen=True)
+class _FixedMH:
+    """The Mantel-Haenszel or Peto fixed-effect estimate with its Q statistic."""
+
+    fixed: PooledEstimate
+    q_stats: tuple[float, int, float]
+    pooled: np.ndarray
+    corrected_in_pool: np.ndarray
+    notes: tuple[str, ...]
+
+
+def _rd_variance_note(opts: BinaryOptions) -> str:
+    if opts.rd_variance_used == "greenland-robins":
+        return "MH risk difference variance: Greenland & Robins (1985), as RevMan 5/metan/meta"
+    return "MH risk difference variance: Sato, Greenland & Robins (1989), as metafor rma.mh"
+
+
+def _fixed_mh_or_peto(cells, dz: np.ndarray, effects: StudyEffects, rule: ZeroCellRule, opts: BinaryOptions,
+                      prefix: str) -> _FixedMH:
+    """Mantel-Haenszel (Q around the MH estimate, as rma.mh/RevMan) or Peto (Peto's Q)."""
+    measure = opts.measure
     a, b, c, d = cells
     pooled = np.ones(a.size, dtype=bool)
     if rule.pool_drop00 and measure in ("OR", "RR", "PETO"):
@@ -309,57 +267,63 @@ def _pool_mh_or_peto(cells, dz: np.ndarray, effects, rule: ZeroCellRule, opts: d
         )
     pa, pb, pc, pd_ = a[pooled], b[pooled], c[pooled], d[pooled]
     corrected_in_pool = np.zeros(a.size, dtype=bool)
-    notes: list[str] = []
     in_q = effects.estimable
     try:
-        if method == "MH":
+        if opts.method == "MH":
             corrected_in_pool[pooled] = zero_cell_mask(pa, pb, pc, pd_) & (rule.pool_add > 0)
-            fixed = mantel_haenszel(pa, pb, pc, pd_, measure, rd_variance=opts["rd_variance"], add=rule.pool_add)
-            q, q_df, q_p = cochran_q(effects.yi[in_q], effects.vi[in_q], estimate=fixed.estimate)
-            if measure == "RD":
-                notes.append(
-                    "MH risk difference variance: "
-                    + ("Greenland & Robins (1985), as RevMan 5/metan/meta" if opts["rd_variance"] == "greenland-robins"
-                       else "Sato, Greenland & Robins (1989), as metafor rma.mh")
-                )
+            fixed = mantel_haenszel(pa, pb, pc, pd_, measure, rd_variance=opts.rd_variance_used, add=rule.pool_add)
+            q_stats = cochran_q(effects.yi[in_q], effects.vi[in_q], estimate=fixed.estimate)
+            notes = (_rd_variance_note(opts),) if measure == "RD" else ()
         else:
             fixed = peto_odds_ratio(pa, pb, pc, pd_)
-            q, q_df = fixed.Q, max(int(in_q.sum()) - 1, 0)
-            q_p = chi2_sf(q, q_df) if q_df >= 1 else float("nan")
+            q_df = max(int(in_q.sum()) - 1, 0)
+            q_stats = (fixed.Q, q_df, chi2_sf(fixed.Q, q_df) if q_df >= 1 else float("nan"))
+            notes = ()
     except NotEstimableError as err:
         raise NotEstimableError(f"{prefix}{err}") from None
-    if opts["model"] == "fixed":
-        z, p, lo, hi = _z_test(fixed.estimate, fixed.se, opts["level"])
-        i2, h2 = i2_h2_fixed(q, q_df)
-        core = PooledIV(
-            k=int(pooled.sum()), estimate=fixed.estimate, se=fixed.se, ci_low=lo, ci_high=hi, statistic=z, p_value=p,
-            df=None, Q=q, Q_df=q_df, Q_p=q_p, I2=i2, H2=h2, tau2=0.0, tau2_se=None, tau2_ci=None, I2_ci=None,
-            H2_ci=None, pi_low=None, pi_high=None, pi_dist=None, weights=fixed.weights,
-        )
-        return _Pooled(core, pooled, fixed.weights, None, tuple(notes), corrected_in_pool)
+    return _FixedMH(fixed, q_stats, pooled, corrected_in_pool, notes)
+
+
+def _fixed_core(fit: _FixedMH, level: float) -> PooledIV:
+    fixed, (q, q_df, q_p) = fit.fixed, fit.q_stats
+    z, p, lo, hi = z_test(fixed.estimate, fixed.se, level)
+    i2, h2 = i2_h2_fixed(q, q_df)
+    return PooledIV(
+        k=int(fit.pooled.sum()), estimate=fixed.estimate, se=fixed.se, ci_low=lo, ci_high=hi, statistic=z, p_value=p,
+        df=None, Q=q, Q_df=q_df, Q_p=q_p, I2=i2, H2=h2, tau2=0.0, tau2_se=None, tau2_ci=None, I2_ci=None,
+        H2_ci=None, pi_low=None, pi_high=None, pi_dist=None, weights=fixed.weights,
+    )
+
+
+def _pool_mh_or_peto(cells, dz: np.ndarray, effects: StudyEffects, rule: ZeroCellRule, opts: BinaryOptions,
+                     prefix: str) -> _Pooled:
+    """Mantel-Haenszel or Peto fixed effect; random effects on the study estimates (RevMan/meta)."""
+    fit = _fixed_mh_or_peto(cells, dz, effects, rule, opts, prefix)
+    if opts.model == "fixed":
+        return _Pooled(_fixed_core(fit, opts.level), fit.pooled, fit.fixed.weights, None, fit.notes,
+                       fit.corrected_in_pool)
+    in_q = effects.estimable
     y, v = effects.yi[in_q], effects.vi[in_q]
     if y.size < 2:
-        raise _too_few(prefix, measure, y.size)
-    if method == "MH" and opts["tau2_method"] == "DL":
-        tau2 = revman_dl_from_q(v, q)
-        core = _random_core(y, v, opts, tau2, q_stats=(q, q_df, q_p))
-        notes.append(
-            "random effects as RevMan 5 for MH analyses: DerSimonian-Laird tau2 from Q around the MH estimate, "
-            "inverse-variance weights 1/(v + tau2) on the study estimates"
-        )
+        raise _too_few(prefix, opts.measure, y.size)
+    if opts.method == "MH" and opts.tau2_method == "DL":
+        tau2 = revman_dl_from_q(v, fit.q_stats[0])
+        core = _random_core(y, v, opts, tau2, q_stats=fit.q_stats)
+        note = ("random effects as RevMan 5 for MH analyses: DerSimonian-Laird tau2 from Q around the MH estimate, "
+                "inverse-variance weights 1/(v + tau2) on the study estimates")
         label = tau2.method
     else:
-        core = _random_core(y, v, opts, estimate_tau2(y, v, opts["tau2_method"], tol=opts["tol"]))
-        notes.append(f"random effects fitted to the study-level estimates with inverse-variance weights ({method} "
-                     "applies to the fixed-effect estimate only)")
-        label = opts["tau2_method"]
-    return _Pooled(core, in_q.copy(), core.weights, label, tuple(notes), corrected_in_pool)
+        core = _random_core(y, v, opts, estimate_tau2(y, v, opts.tau2_method, tol=opts.tol))
+        note = (f"random effects fitted to the study-level estimates with inverse-variance weights ({opts.method} "
+                "applies to the fixed-effect estimate only)")
+        label = opts.tau2_method
+    return _Pooled(core, in_q.copy(), core.weights, label, (*fit.notes, note), fit.corrected_in_pool)
 
 
-def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: dict[str, Any], source: str | None) -> MetaResult:
+def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: BinaryOptions, source: str | None) -> MetaResult:
     """Run the analysis described by normalised *opts* on validated counts."""
-    measure, method, level = opts["measure"], opts["method"], opts["level"]
-    rule = ZeroCellRule.from_options(opts["zero_cell"], opts["keep_double_zero"])
+    measure, method, level = opts.measure, opts.method, opts.level
+    rule = ZeroCellRule.from_options(opts.zero_cell, opts.keep_double_zero)
     ev_t, n_t, ev_c, n_c = counts["events_t"], counts["n_t"], counts["events_c"], counts["n_c"]
     cells = (ev_t, n_t - ev_t, ev_c, n_c - ev_c)
     n = ev_t.size
@@ -386,7 +350,7 @@ def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: dict[str, A
         "note": _notes_for_studies(effects, rule, method, measure, res.pooled, corrected_in_pool, dz, cells[0], cells[2]),
     }
     return make_result(
-        res.core, table, measure=measure, method=method, model=opts["model"],
-        tau2_method=res.tau2_method, hksj=opts["hksj"], zero_cell=rule.label,
-        level=level, notes=notes, refit_function=_refit_binary(opts), options=dict(opts),
+        res.core, table, measure=measure, method=method, model=opts.model,
+        tau2_method=res.tau2_method, hksj=opts.hksj, zero_cell=rule.label,
+        level=level, notes=notes, refit_function=_refit_binary(opts), options=opts,
     )

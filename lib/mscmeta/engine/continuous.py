@@ -36,7 +36,6 @@ Softw 36(3). Functions ``escalc`` and ``conv.fivenum`` (R/conv.fivenum.r).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,10 +43,9 @@ from numpy.typing import ArrayLike
 from scipy.special import gammaln
 from scipy.stats import norm
 
+from mscmeta.engine.pooling import fixed_effect, random_effects
+from mscmeta.engine.results import MetaResult
 from mscmeta.engine.validation import DataError, _check_study_ids, _join, _numeric, check_level, resolve_columns
-
-if TYPE_CHECKING:
-    from mscmeta.engine.results import MetaResult
 
 __all__ = [
     "CONTINUOUS_COLUMNS",
@@ -486,8 +484,6 @@ def meta_continuous(
         Missing columns, non-numeric cells, ``sd <= 0``, ``n`` not an integer >= 2,
         duplicate study ids (the message names the source, study and column).
     """
-    from mscmeta.engine.pooling import fixed_effect, random_effects
-
     if not isinstance(measure, str) or measure.strip().upper() not in ("MD", "SMD"):
         raise DataError(f"unknown measure {measure!r}; valid values: MD, SMD")
     measure = measure.strip().upper()

@@ -40,8 +40,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Binary effect measures understood by :func:`escalc_binary`.
-BINARY_MEASURES: tuple[str, ...] = ("OR", "RR", "RD", "PETO")
 
 
 @dataclass(frozen=True)

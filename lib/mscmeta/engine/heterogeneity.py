@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from mscmeta.engine.tau2 import UNIROOT_TOL, q_generalised, r_uniroot
+from mscmeta.engine.options import UNIROOT_TOL
+from mscmeta.engine.tau2 import q_generalised, r_uniroot
 
 
 def chi2_sf(x: float, df: float) -> float:

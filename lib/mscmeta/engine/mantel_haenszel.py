@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mscmeta.engine.options import RD_VARIANCES
 from mscmeta.engine.validation import NotEstimableError
 
-#: Variance estimators for the MH risk difference.
-RD_VARIANCES: tuple[str, ...] = ("sato", "greenland-robins")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ between-study variance cannot be estimated from one study; metafor silently fits
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -34,77 +34,15 @@ import pandas as pd
 from scipy import special
 
 from mscmeta.engine.heterogeneity import cochran_q, i2_h2_fixed, i2_h2_random, q_profile_ci
-from mscmeta.engine.results import MetaResult
-from mscmeta.engine.tau2 import TAU2_METHODS, UNIROOT_TOL, Tau2Estimate, estimate_tau2
-from mscmeta.engine.validation import DataError, check_level, normalise_choice, validate_effects, validate_generic
-
-PI_DF_CHOICES: tuple[str, ...] = ("metafor", "k-1", "k-2")
-
-_TAU2_ALIASES = {
-    "dl": "DL", "dersimonian-laird": "DL", "dersimonian": "DL",
-    "reml": "REML", "restricted-maximum-likelihood": "REML",
-    "pm": "PM", "mp": "PM", "paule-mandel": "PM",
-    "sj": "SJ", "sidik-jonkman": "SJ",
-    "he": "HE", "ca": "HE", "hedges": "HE",
-    "ml": "ML", "maximum-likelihood": "ML",
-    "eb": "EB", "empirical-bayes": "EB",
-}
-_PI_ALIASES = {
-    "metafor": "metafor", "default": "metafor", "normal": "metafor", "z": "metafor",
-    "k-1": "k-1", "t": "k-1",
-    "k-2": "k-2", "riley": "k-2", "higgins": "k-2",
-}
-
-
-def normalise_tau2_method(value: object) -> str:
-    """Canonical tau^2 estimator name (case-insensitive; ``"CA"`` = HE, ``"MP"`` = PM)."""
-    return normalise_choice(value, "tau2 method", _TAU2_ALIASES, TAU2_METHODS)
-
-
-def resolve_tol(control: Mapping[str, float] | None) -> float:
-    """Root-search tolerance from a metafor-like ``control`` mapping (only ``tol`` is used)."""
-    control = dict(control or {})
-    unknown = sorted(set(control) - {"tol"})
-    if unknown:
-        raise DataError(f"unknown control option(s) {', '.join(map(repr, unknown))}; valid: 'tol'")
-    tol = float(control.get("tol", UNIROOT_TOL))
-    if not (np.isfinite(tol) and tol > 0):
-        raise DataError(f"control tol must be a positive number, got {control.get('tol')!r}")
-    return tol
-
-
-def normalise_pi_df(value: object) -> str:
-    """Canonical prediction-interval convention: ``"metafor"``, ``"k-1"`` or ``"k-2"``."""
-    if value is None:
-        return "metafor"
-    return normalise_choice(value, "prediction-interval df (pi_df)", _PI_ALIASES, PI_DF_CHOICES)
-
+from mscmeta.engine.options import UNIROOT_TOL, normalise_pi_df, normalise_tau2_method, resolve_tol
+from mscmeta.engine.results import MetaResult, PooledFit
+from mscmeta.engine.tau2 import Tau2Estimate, estimate_tau2
+from mscmeta.engine.validation import DataError, check_level, validate_effects, validate_generic
 
 @dataclass(frozen=True)
-class PooledIV:
-    """Numbers of an inverse-variance analysis (before the study table is attached)."""
+class PooledIV(PooledFit):
+    """A pooled fit with the study weights of its estimator (before the study table is attached)."""
 
-    k: int
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-    statistic: float
-    p_value: float
-    df: float | None
-    Q: float
-    Q_df: int
-    Q_p: float
-    I2: float
-    H2: float
-    tau2: float
-    tau2_se: float | None
-    tau2_ci: tuple[float, float] | None
-    I2_ci: tuple[float, float] | None
-    H2_ci: tuple[float, float] | None
-    pi_low: float | None
-    pi_high: float | None
-    pi_dist: str | None
     weights: np.ndarray
 
 
@@ -118,7 +56,7 @@ def t_crit(level: float, df: float) -> float:
     return float(special.stdtrit(df, 1 - (1 - level) / 2))
 
 
-def _z_test(estimate: float, se: float, level: float) -> tuple[float, float, float, float]:
+def z_test(estimate: float, se: float, level: float) -> tuple[float, float, float, float]:
     crit = norm_crit(level)
     z = estimate / se
     return z, float(2 * special.ndtr(-abs(z))), estimate - crit * se, estimate + crit * se
@@ -130,7 +68,7 @@ def fixed_core(yi: np.ndarray, vi: np.ndarray, level: float) -> PooledIV:
     sw = w.sum()
     est = float((w @ yi) / sw)
     se = float(np.sqrt(1.0 / sw))
-    z, p, lo, hi = _z_test(est, se, level)
+    z, p, lo, hi = z_test(est, se, level)
     q, q_df, q_p = cochran_q(yi, vi)
     i2, h2 = i2_h2_fixed(q, q_df)
     return PooledIV(
@@ -180,7 +118,7 @@ def random_core(
         p = float(2 * special.stdtr(df, -abs(stat)))
         lo, hi = est - crit * se, est + crit * se
     else:
-        stat, p, lo, hi = _z_test(est, se, level)
+        stat, p, lo, hi = z_test(est, se, level)
     q, q_df, q_p = cochran_q(yi, vi) if q_stats is None else q_stats
     i2, h2 = i2_h2_random(t2, vi)
     qp = q_profile_ci(yi, vi, t2, level, tol=tol)
@@ -257,13 +195,10 @@ def make_result(
     options: dict[str, Any],
 ) -> MetaResult:
     """Assemble a :class:`~mscmeta.engine.results.MetaResult` from pooled numbers and a study table."""
+    numbers = {f.name: getattr(core, f.name) for f in fields(PooledFit)}
     return MetaResult(
-        k=core.k, estimate=core.estimate, se=core.se, ci_low=core.ci_low, ci_high=core.ci_high,
-        statistic=core.statistic, p_value=core.p_value, df=core.df, Q=core.Q, Q_df=core.Q_df, Q_p=core.Q_p,
-        I2=core.I2, H2=core.H2, tau2=core.tau2, tau2_ci=core.tau2_ci, I2_ci=core.I2_ci,
-        pi_low=core.pi_low, pi_high=core.pi_high, measure=measure, method=method, model=model,
-        tau2_method=tau2_method, hksj=hksj, zero_cell=zero_cell, level=level, tau2_se=core.tau2_se,
-        H2_ci=core.H2_ci, pi_dist=core.pi_dist, k_total=len(study_table["study"]), notes=tuple(notes),
+        **numbers, measure=measure, method=method, model=model, tau2_method=tau2_method, hksj=hksj,
+        zero_cell=zero_cell, level=level, k_total=len(study_table["study"]), notes=tuple(notes),
         study_table=study_table, refit_function=refit_function, options=options,
     )
 
@@ -391,4 +326,4 @@ def random_effects(
     )
 
 
-__all__ = ["fixed_effect", "random_effects", "normalise_tau2_method", "normalise_pi_df"]
+__all__ = ["fixed_effect", "random_effects"]

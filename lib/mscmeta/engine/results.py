@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-RATIO_MEASURES: frozenset[str] = frozenset({"OR", "RR", "PETO"})
+from mscmeta.engine.options import RATIO_MEASURES
+
 
 #: Columns of :attr:`MetaResult.studies`, in order.
 STUDY_COLUMNS: tuple[str, ...] = (
@@ -35,8 +36,8 @@ def _num(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class MetaResult:
-    """One pooled meta-analysis.
+class PooledFit:
+    """The numbers of one pooled fit (the part every pooling method produces).
 
     Attributes
     ----------
@@ -64,31 +65,14 @@ class MetaResult:
         H^2.
     tau2 : float
         Between-study variance (0.0 for fixed/common-effect models).
-    tau2_ci, I2_ci : tuple or None
+    tau2_se : float or None
+        Standard error of tau^2 (as metafor's ``se.tau2``).
+    tau2_ci, I2_ci, H2_ci : tuple or None
         Q-profile confidence intervals (random effects only).
     pi_low, pi_high : float or None
         Prediction interval, analysis scale (random effects only; see ``pi_dist``).
-    measure, method, model : str
-        ``"OR"|"RR"|"RD"|"PETO"|"MD"|"SMD"|"GEN"``, ``"MH"|"IV"|"Peto"``, ``"fixed"|"random"``.
-    tau2_method : str or None
-        tau^2 estimator (``None`` for fixed); ``"DL (RevMan MH)"`` for RevMan's
-        random-effects variant of a Mantel-Haenszel analysis.
-    hksj : bool
-        Hartung-Knapp-Sidik-Jonkman adjustment used.
-    zero_cell : str or None
-        ``"revman"``, ``"none"`` or ``"escalc"`` (binary outcomes only).
-    level : float
-        Confidence level as a fraction.
-    tau2_se : float or None
-        Standard error of tau^2 (as metafor's ``se.tau2``).
-    H2_ci : tuple or None
-        Q-profile interval for H^2.
     pi_dist : str or None
         Distribution of the prediction interval: ``"normal"`` or ``"t(df)"``.
-    k_total : int
-        Number of input rows (studies), including those not pooled.
-    notes : tuple of str
-        Conventions applied (zero cells, RD variance, ...), for reports.
     """
 
     k: int
@@ -105,10 +89,44 @@ class MetaResult:
     I2: float
     H2: float
     tau2: float
+    tau2_se: float | None
     tau2_ci: tuple[float, float] | None
     I2_ci: tuple[float, float] | None
+    H2_ci: tuple[float, float] | None
     pi_low: float | None
     pi_high: float | None
+    pi_dist: str | None
+
+
+@dataclass(frozen=True)
+class MetaResult(PooledFit):
+    """One pooled meta-analysis: the numbers of :class:`PooledFit` plus what produced them.
+
+    ``print(result)`` shows a summary in the layout of metafor's print methods
+    (:meth:`summary_text`).
+
+    Attributes
+    ----------
+    measure, method, model : str
+        ``"OR"|"RR"|"RD"|"PETO"|"MD"|"SMD"|"GEN"``, ``"MH"|"IV"|"Peto"``, ``"fixed"|"random"``.
+    tau2_method : str or None
+        tau^2 estimator (``None`` for fixed); ``"DL (RevMan MH)"`` for RevMan's
+        random-effects variant of a Mantel-Haenszel analysis.
+    hksj : bool
+        Hartung-Knapp-Sidik-Jonkman adjustment used.
+    zero_cell : str or None
+        ``"revman"``, ``"none"`` or ``"escalc"`` (binary outcomes only).
+    level : float
+        Confidence level as a fraction.
+    k_total : int
+        Number of input rows (studies), including those not pooled.
+    notes : tuple of str
+        Conventions applied (zero cells, RD variance, ...), for reports.
+    options : BinaryOptions or mapping
+        The options of the analysis (:class:`mscmeta.engine.options.BinaryOptions` for
+        binary data), used by :meth:`refit`.
+    """
+
     measure: str
     method: str
     model: str
@@ -116,9 +134,6 @@ class MetaResult:
     hksj: bool
     zero_cell: str | None
     level: float
-    tau2_se: float | None = None
-    H2_ci: tuple[float, float] | None = None
-    pi_dist: str | None = None
     k_total: int = 0
     notes: tuple[str, ...] = ()
     study_table: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -250,6 +265,9 @@ class MetaResult:
         return self.refit_function(studies_subset)
 
     # ------------------------------------------------------------------ text
+    def __str__(self) -> str:
+        return self.summary_text()
+
     def summary_text(self) -> str:
         """A readable plain-text summary (used by the command line)."""
         table = self.studies

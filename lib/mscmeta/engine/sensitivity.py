@@ -24,7 +24,6 @@ Viechtbauer W (2010). J Stat Softw 36(3): metafor ``leave1out``, ``influence.rma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

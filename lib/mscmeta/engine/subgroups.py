@@ -23,7 +23,7 @@ its estimate is the study's own (tau^2 = 0), as in RevMan and metafor.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ import pandas as pd
 
 from mscmeta.engine.binary import meta_binary
 from mscmeta.engine.heterogeneity import chi2_sf
+from mscmeta.engine.options import BinaryOptions
 from mscmeta.engine.pooling import fixed_effect, random_effects
 from mscmeta.engine.results import MetaResult
 from mscmeta.engine.validation import DataError, NotEstimableError, resolve_columns, validate_generic
@@ -130,13 +131,13 @@ def test_subgroup_differences(estimates: list[float], ses: list[float]) -> tuple
 test_subgroup_differences.__test__ = False  # not a pytest test
 
 
-def _single_study_random(fixed: MetaResult, options: Mapping[str, Any]) -> MetaResult:
+def _single_study_random(fixed: MetaResult, tau2_method: str | None) -> MetaResult:
     """Relabel a one-study fit as the random-effects result of that study (tau^2 = 0)."""
     return dataclasses.replace(
         fixed,
         model="random",
         tau2=0.0,
-        tau2_method=options.get("tau2_method") or "DL",
+        tau2_method=tau2_method or "DL",
         notes=(*fixed.notes, "single study: random-effects estimate equals the study's estimate (tau2 = 0)"),
     )
 
@@ -156,13 +157,102 @@ def _group_labels(data: pd.DataFrame, by: str, source: str | None) -> list[str]:
     return labels
 
 
+_COUNTS = ("events_t", "n_t", "events_c", "n_c")
+
+
+@dataclass(frozen=True)
+class _Fitter:
+    """How to pool one subgroup's rows: the overall fit, a per-subgroup fit and its totals."""
+
+    overall: MetaResult
+    fit: Callable[[np.ndarray], MetaResult]
+    totals: Callable[[np.ndarray], dict[str, Any]]
+
+
+def _binary_fitter(data: pd.DataFrame, columns: Mapping[str, str] | None, source: str | None,
+                   options: BinaryOptions) -> _Fitter:
+    overall = meta_binary(data, columns=columns, source=source, options=options)
+    names = resolve_columns(data, ("study", *_COUNTS), columns, source)
+    single = options.replace(model="fixed", method="IV", hksj=False, tau2_method=None,
+                             measure="PETO" if overall.method == "Peto" else options.measure)
+
+    def fit(mask: np.ndarray) -> MetaResult:
+        rows = data.loc[mask]
+        k_g = int(np.asarray(overall.study_table["estimable"], dtype=bool)[mask].sum())
+        if options.model == "random" and k_g == 1:
+            one = meta_binary(rows, columns=columns, source=source, options=single)
+            return dataclasses.replace(_single_study_random(one, options.tau2_method), method=overall.method)
+        return meta_binary(rows, columns=columns, source=source, options=options)
+
+    def totals(mask: np.ndarray) -> dict[str, Any]:
+        return {c: int(data.loc[mask, names[c]].sum()) for c in _COUNTS}
+
+    return _Fitter(overall, fit, totals)
+
+
+def _generic_model(options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    generic_opts = dict(options)
+    model = str(generic_opts.pop("model", "fixed")).lower()
+    model = {"fe": "fixed", "ee": "fixed", "ce": "fixed", "common": "fixed", "re": "random"}.get(model, model)
+    if model not in ("fixed", "random"):
+        raise DataError(f"unknown model {model!r}; valid values: fixed, random")
+    return model, generic_opts
+
+
+def _generic_fitter(data: pd.DataFrame, columns: Mapping[str, str] | None, source: str | None,
+                    options: Mapping[str, Any]) -> _Fitter:
+    model, generic_opts = _generic_model(options)
+    clean = validate_generic(data, columns=columns, source=source)
+
+    def fit_frame(frame: pd.DataFrame, mod: str) -> MetaResult:
+        if mod == "fixed":
+            keep = {k: v for k, v in generic_opts.items() if k in ("level", "measure")}
+            return fixed_effect(frame["yi"], frame["vi"], frame["study"].tolist(), **keep)
+        return random_effects(frame["yi"], frame["vi"], frame["study"].tolist(), **generic_opts)
+
+    def fit(mask: np.ndarray) -> MetaResult:
+        sub = clean.loc[mask]
+        if model == "random" and len(sub) == 1:
+            return _single_study_random(fit_frame(sub, "fixed"), generic_opts.get("tau2_method"))
+        return fit_frame(sub, model)
+
+    def totals(mask: np.ndarray) -> dict[str, Any]:
+        return {c: np.nan for c in _COUNTS}
+
+    return _Fitter(fit_frame(clean, model), fit, totals)
+
+
+def _fit_subgroups(fitter: _Fitter, groups: np.ndarray, order: list[str]):
+    """Pool every subgroup; ``None`` (with a note) where nothing is estimable."""
+    estimable = np.asarray(fitter.overall.study_table["estimable"], dtype=bool)
+    subgroups: dict[str, MetaResult | None] = {}
+    notes: dict[str, str] = {}
+    totals: dict[str, dict[str, Any]] = {}
+    for name in order:
+        mask = groups == name
+        totals[name] = {**fitter.totals(mask), "studies": int(mask.sum())}
+        if not estimable[mask].any():
+            subgroups[name], notes[name] = None, "not estimable: no study in this subgroup has an estimable effect"
+            continue
+        try:
+            fit = fitter.fit(mask)
+        except NotEstimableError as err:
+            subgroups[name], notes[name] = None, f"not estimable: {err}"
+            continue
+        subgroups[name], notes[name] = fit, "single study" if fit.k == 1 else ""
+    totals["__overall__"] = {**fitter.totals(np.ones(groups.size, dtype=bool)), "studies": int(groups.size)}
+    return subgroups, notes, totals
+
+
 def subgroup_analysis(
     data: pd.DataFrame,
     by: str,
     kind: str = "binary",
     columns: Mapping[str, str] | None = None,
     source: str | None = None,
-    **options: Any,
+    *,
+    options: BinaryOptions | None = None,
+    **kwargs: Any,
 ) -> SubgroupResult:
     """Pool each subgroup and test for subgroup differences.
 
@@ -180,7 +270,9 @@ def subgroup_analysis(
         Column-name mapping as in :func:`mscmeta.engine.binary.meta_binary`.
     source : str, optional
         Data source for error messages.
-    **options
+    options : BinaryOptions, optional
+        Binary data: the options of every fit, as one object (instead of keywords).
+    **kwargs
         Binary: any option of :func:`mscmeta.engine.binary.meta_binary` (measure, method, model,
         tau2_method, hksj, zero_cell, keep_double_zero, level, ...). Generic: ``model``
         ("fixed"/"random"), and the options of :func:`mscmeta.engine.pooling.random_effects` /
@@ -196,79 +288,14 @@ def subgroup_analysis(
         raise DataError(f"expected a pandas DataFrame, got {type(data).__name__}")
     groups = _group_labels(data, by, source)
     order = list(dict.fromkeys(groups))
-    group_arr = np.asarray(groups, dtype=object)
-
     if kind == "binary":
-        overall = meta_binary(data, columns=columns, source=source, **options)
-        model = overall.model
-        names = resolve_columns(data, ("study", "events_t", "n_t", "events_c", "n_c"), columns, source)
+        fitter = _binary_fitter(data, columns, source, options if options is not None else BinaryOptions(**kwargs))
     else:
-        generic_opts = dict(options)
-        model = str(generic_opts.pop("model", "fixed")).lower()
-        if model in ("fe", "ee", "ce", "common"):
-            model = "fixed"
-        if model in ("re",):
-            model = "random"
-        if model not in ("fixed", "random"):
-            raise DataError(f"unknown model {model!r}; valid values: fixed, random")
-        clean = validate_generic(data, columns=columns, source=source)
-
-        def fit_generic(frame: pd.DataFrame, mod: str) -> MetaResult:
-            if mod == "fixed":
-                keep = {k: v for k, v in generic_opts.items() if k in ("level", "measure")}
-                return fixed_effect(frame["yi"], frame["vi"], frame["study"].tolist(), **keep)
-            return random_effects(frame["yi"], frame["vi"], frame["study"].tolist(), **generic_opts)
-
-        overall = fit_generic(clean, model)
-        names = {}
-
-    estimable = np.asarray(overall.study_table["estimable"], dtype=bool)
-    subgroups: dict[str, MetaResult | None] = {}
-    notes: dict[str, str] = {}
-    totals: dict[str, dict[str, Any]] = {}
-    for name in order:
-        mask = group_arr == name
-        rows = data.loc[mask]
-        if kind == "binary":
-            totals[name] = {c: int(rows[names[c]].sum()) for c in ("events_t", "n_t", "events_c", "n_c")}
-        else:
-            totals[name] = {c: np.nan for c in ("events_t", "n_t", "events_c", "n_c")}
-        totals[name]["studies"] = int(mask.sum())
-        k_g = int(estimable[mask].sum())
-        if k_g == 0:
-            subgroups[name] = None
-            notes[name] = "not estimable: no study in this subgroup has an estimable effect"
-            continue
-        try:
-            if kind == "binary":
-                if model == "random" and k_g == 1:
-                    single = {**options, "model": "fixed", "method": "IV", "hksj": False}
-                    if overall.method == "Peto":
-                        single["measure"] = "PETO"
-                    fit = meta_binary(rows, columns=columns, source=source, **single)
-                    fit = dataclasses.replace(_single_study_random(fit, options), method=overall.method)
-                else:
-                    fit = meta_binary(rows, columns=columns, source=source, **options)
-            else:
-                sub = clean.loc[mask]
-                if model == "random" and k_g == 1:
-                    fit = _single_study_random(fit_generic(sub, "fixed"), generic_opts)
-                else:
-                    fit = fit_generic(sub, model)
-        except NotEstimableError as err:
-            subgroups[name] = None
-            notes[name] = f"not estimable: {err}"
-            continue
-        subgroups[name] = fit
-        notes[name] = "single study" if fit.k == 1 else ""
-    totals["__overall__"] = {
-        **({c: int(data[names[c]].sum()) for c in ("events_t", "n_t", "events_c", "n_c")} if kind == "binary"
-           else {c: np.nan for c in ("events_t", "n_t", "events_c", "n_c")}),
-        "studies": len(data),
-    }
+        fitter = _generic_fitter(data, columns, source, kwargs)
+    subgroups, notes, totals = _fit_subgroups(fitter, np.asarray(groups, dtype=object), order)
     fitted = [r for r in subgroups.values() if r is not None]
     q, df, p = test_subgroup_differences([r.estimate for r in fitted], [r.se for r in fitted])
     return SubgroupResult(
-        overall=overall, subgroups=subgroups, Q_between=q, df_between=df, p_between=p, by=by, notes=notes,
+        overall=fitter.overall, subgroups=subgroups, Q_between=q, df_between=df, p_between=p, by=by, notes=notes,
         totals=totals, kind=kind,
     )

@@ -37,17 +37,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mscmeta.engine.options import TAU2_METHODS, UNIROOT_TOL
 from mscmeta.engine.validation import DataError
-
-#: The seven estimators offered (metafor spellings).
-TAU2_METHODS: tuple[str, ...] = ("DL", "REML", "PM", "SJ", "HE", "ML", "EB")
 
 #: metafor ``rma.uni`` control defaults.
 THRESHOLD = 1e-5
 MAXITER = 100
 LL_TOL = np.finfo(float).eps ** 0.25
-#: Default tolerance of R's ``uniroot`` as metafor uses it (``.Machine$double.eps^0.25``).
-UNIROOT_TOL = np.finfo(float).eps ** 0.25
 _DBL_EPSILON = float(np.finfo(float).eps)
 
 

@@ -17,8 +17,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from mscmeta.review.schema import PRISMA_BOXES
 from mscmeta.plots.style import GREY, PAGE_WIDTH
+
+#: PRISMA 2020 flow-diagram boxes (new reviews, databases and registers only), in
+#: reading order. Page 2020 BMJ 372:n71, Figure 1.
+PRISMA_BOXES = (
+    "records_identified",
+    "records_removed_before_screening",
+    "records_screened",
+    "records_excluded",
+    "reports_sought",
+    "reports_not_retrieved",
+    "reports_assessed",
+    "reports_excluded",
+    "studies_included",
+    "reports_included",
+)
 
 #: Figure size in inches (fixed, journal double column).
 FIGURE_SIZE = (PAGE_WIDTH, 5.6)
@@ -70,8 +84,8 @@ def prisma_flow(search: pd.DataFrame, title: str | None = "PRISMA 2020 flow diag
     Parameters
     ----------
     search : DataFrame
-        ``search.csv`` as loaded by :func:`mscmeta.review.data.load_raw`: columns ``box``
-        (one row per PRISMA box of :data:`mscmeta.review.schema.PRISMA_BOXES`), ``label`` and
+        ``search.csv`` as loaded by :func:`mscmeta.review.sheets.load_raw`: columns ``box``
+        (one row per PRISMA box of :data:`PRISMA_BOXES`), ``label`` and
         ``count`` (missing = not reported).
     title : str or None
         Figure title.

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from mscmeta.review.quality import OVERALL, ROB2, ROBINS_I, ToolSpec, tool_spec
+from mscmeta.engine.rob_tools import OVERALL, ROB2, ROBINS_I, ToolSpec, tool_spec
 from mscmeta.plots.style import PAGE_WIDTH
 
 #: robvis "cochrane" colours per tool and judgement.

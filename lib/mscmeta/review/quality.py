@@ -1,459 +1,40 @@
-"""Risk-of-bias assessments: the tools' vocabularies, loading, validation and the
-overall-judgement algorithms.
+"""Stage 02 (notebook ``02-quality-assess``): risk of bias of the studies in the review.
 
-The assessments live in ``data/raw/risk_of_bias.csv``, one row per study x domain,
-with an ``Overall`` row per study. Randomised trials are assessed with RoB 2 and
-non-randomised comparisons with ROBINS-I, each on its own scale:
-
-* **RoB 2** (Sterne JAC et al., BMJ 2019;366:l4898; Higgins JPT et al., *Revised
-  Cochrane risk-of-bias tool for randomized trials (RoB 2)*, guidance of
-  22 August 2019), domains D1-D5, judgements ``low`` / ``some concerns`` / ``high``.
-* **ROBINS-I** (Sterne JAC et al., BMJ 2016;355:i4919; *ROBINS-I detailed guidance*,
-  2016), domains D1-D7, judgements ``low`` / ``moderate`` / ``serious`` /
-  ``critical`` / ``no information``.
-
-Domain codes and names are those robvis uses (McGuinness LA, Higgins JPT, Res Syn
-Meth 2021;12:55-61), so a table exported from here plots the same in robvis.
-
-Columns of ``risk_of_bias.csv`` (all text):
-
-``study_id``
-    Study identifier of ``studies.csv``.
-``outcome``
-    The result assessed (RoB 2 and ROBINS-I judge a result, not a study); ``mortality``.
-``tool``
-    ``RoB 2`` or ``ROBINS-I``.
-``domain``, ``domain_name``
-    Domain code (``D1``... or ``Overall``) and the tool's name for it.
-``judgement``
-    On the tool's scale (lower case).
-``support``
-    One sentence: why this judgement, from what the sources say (or do not say).
-``source``
-    URL or DOI of the source, and where in it.
-``source_level``
-    Kind of source (:data:`SOURCE_LEVELS`); ``not located`` when the judgement rests
-    on the information being absent from the sources reviewed.
-``quote``
-    Short verbatim quote from the source, where one supports the judgement (may be
-    empty; never paraphrased).
-
-All problems in a file are collected and reported together by
-:class:`RiskOfBiasError`; every message names the file, the CSV line, the study,
-the domain and the offending value.
+The assessments (``risk_of_bias.csv``, validated by :mod:`mscmeta.review.rob_sheet` when
+:func:`~mscmeta.review.sheets.load_raw` reads it) use RoB 2 for randomised trials and
+ROBINS-I for non-randomised comparisons (:mod:`mscmeta.engine.rob_tools`). This module
+summarises them: overall judgements, the studies at high risk (left out in the pooling
+stage's sensitivity analysis), wide judgement tables, coverage against the study list,
+the weights of the summary plots (the primary mortality analysis of the stage's
+parameters) and the prose; :func:`rob_figures` draws the robvis-style figures.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from mscmeta.review.schema import SOURCE_LEVELS as DATA_SOURCE_LEVELS
-from mscmeta.review.schema import SOURCE_PATTERN
+from mscmeta.engine.rob_tools import OVERALL, ROB2, ROBINS_I, TOOLS, tool_spec
+from mscmeta.plots.robplots import summary_bar, traffic_light
+from mscmeta.plots.style import use_style
+from mscmeta.review.mortality import main_specs, pool
+from mscmeta.review.csvsheet import DataValidationError, Failure
+from mscmeta.review.rob_sheet import ROB_FILE, RiskOfBiasError
+from mscmeta.review.scenarios import analysis_mortality, scenario_studies
+from mscmeta.review.sheets import RawData, load_raw, study_labels
 
-#: Name of the overall-judgement row's domain.
-OVERALL = "Overall"
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """Vocabulary of one risk-of-bias tool.
-
-    Attributes
-    ----------
-    name : str
-        Canonical tool name as written in the ``tool`` column.
-    domains : tuple of (code, name)
-        Domains in the tool's order.
-    scale : tuple of str
-        Domain/overall judgements from least to most severe.
-    no_information : str or None
-        The tool's "no information" judgement, which is not on the severity scale.
-    high_risk : frozenset of str
-        Overall judgements that count as high risk for sensitivity analyses.
-    """
-
-    name: str
-    domains: tuple[tuple[str, str], ...]
-    scale: tuple[str, ...]
-    no_information: str | None
-    high_risk: frozenset[str]
-
-    @property
-    def domain_codes(self) -> tuple[str, ...]:
-        return tuple(code for code, _ in self.domains)
-
-    @property
-    def domain_names(self) -> dict[str, str]:
-        names = dict(self.domains)
-        names[OVERALL] = "Overall risk of bias"
-        return names
-
-    @property
-    def judgements(self) -> tuple[str, ...]:
-        """Every allowed judgement, severity order, "no information" last."""
-        return self.scale + ((self.no_information,) if self.no_information else ())
-
-
-ROB2 = ToolSpec(
-    name="RoB 2",
-    domains=(
-        ("D1", "Bias arising from the randomisation process"),
-        ("D2", "Bias due to deviations from intended interventions"),
-        ("D3", "Bias due to missing outcome data"),
-        ("D4", "Bias in measurement of the outcome"),
-        ("D5", "Bias in selection of the reported result"),
-    ),
-    scale=("low", "some concerns", "high"),
-    no_information=None,
-    high_risk=frozenset({"high"}),
-)
-
-ROBINS_I = ToolSpec(
-    name="ROBINS-I",
-    domains=(
-        ("D1", "Bias due to confounding"),
-        ("D2", "Bias in selection of participants into the study"),
-        ("D3", "Bias in classification of interventions"),
-        ("D4", "Bias due to deviations from intended interventions"),
-        ("D5", "Bias due to missing data"),
-        ("D6", "Bias in measurement of outcomes"),
-        ("D7", "Bias in selection of the reported result"),
-    ),
-    scale=("low", "moderate", "serious", "critical"),
-    no_information="no information",
-    high_risk=frozenset({"serious", "critical"}),
-)
-
-#: The tools by canonical name.
-TOOLS: dict[str, ToolSpec] = {ROB2.name: ROB2, ROBINS_I.name: ROBINS_I}
-
-_TOOL_ALIASES = {
-    "rob2": ROB2.name,
-    "rob 2": ROB2.name,
-    "rob-2": ROB2.name,
-    "rob 2.0": ROB2.name,
-    "robins-i": ROBINS_I.name,
-    "robinsi": ROBINS_I.name,
-    "robins i": ROBINS_I.name,
-}
-
-#: Columns of ``risk_of_bias.csv`` in the order they are written.
-COLUMNS = (
-    "study_id",
-    "outcome",
-    "tool",
-    "domain",
-    "domain_name",
-    "judgement",
-    "support",
-    "source",
-    "source_level",
-    "quote",
-)
-#: Columns that must not be empty (``quote`` may be: not every judgement has a quote).
-REQUIRED_VALUES = ("study_id", "outcome", "tool", "domain", "domain_name", "judgement", "support", "source", "source_level")
-#: Allowed values of ``source_level``: the kinds of source of the data sheets
-#: (:data:`mscmeta.review.schema.SOURCE_LEVELS`), plus ``not located`` for a judgement that
-#: rests on the absence of the information in the sources reviewed.
-SOURCE_LEVELS = (*DATA_SOURCE_LEVELS, "not located")
-
-
-class RiskOfBiasError(ValueError):
-    """Invalid risk-of-bias assessments. ``problems`` lists every problem found."""
-
-    def __init__(self, source: str, problems: Sequence[str]):
-        self.source = source
-        self.problems = list(problems)
-        header = f"{source}: {len(self.problems)} problem(s) in the risk-of-bias assessments"
-        super().__init__(header + "\n" + "\n".join(f"  - {p}" for p in self.problems))
-
-
-def tool_spec(tool: str) -> ToolSpec:
-    """Return the :class:`ToolSpec` of *tool* (canonical name or an alias such as ``"rob2"``).
-
-    Raises
-    ------
-    ValueError
-        For an unknown tool; the message lists the known ones.
-    """
-    if tool in TOOLS:
-        return TOOLS[tool]
-    canonical = _TOOL_ALIASES.get(str(tool).strip().lower())
-    if canonical is None:
-        raise ValueError(f"unknown risk-of-bias tool {tool!r}; known tools: {', '.join(TOOLS)}")
-    return TOOLS[canonical]
-
-
-def _check_judgement(spec: ToolSpec, value: str, where: str) -> None:
-    if value not in spec.judgements:
-        raise ValueError(
-            f"{where}: judgement {value!r} is not on the {spec.name} scale ({', '.join(spec.judgements)})"
-        )
-
-
-def overall_judgement(tool: str, judgements: Mapping[str, str] | Sequence[str]) -> str:
-    """Overall risk-of-bias judgement from the domain judgements, by the tool's algorithm.
-
-    Parameters
-    ----------
-    tool : str
-        ``"RoB 2"`` or ``"ROBINS-I"`` (aliases accepted, see :func:`tool_spec`).
-    judgements : mapping or sequence
-        The judgement of every domain of the tool: either ``{"D1": "low", ...}`` or a
-        sequence in domain order (D1 first). Incomplete sets are refused, because
-        both algorithms are defined over all domains.
-
-    Returns
-    -------
-    str
-        The overall judgement on the tool's scale.
-
-    Notes
-    -----
-    **RoB 2** (Sterne et al. 2019, approach to the overall judgement; RoB 2 guidance):
-    *low* if every domain is low; *high* if at least one domain is high; otherwise
-    *some concerns*. The guidance also allows a reviewer to judge a result *high*
-    when "some concerns" in multiple domains substantially lower confidence in it.
-    That escalation is a judgement, not a rule, and is **not** applied here: the
-    mechanical rule is what the data are checked against, so an escalated overall
-    would have to be argued for in the data and this function extended.
-
-    **ROBINS-I** (Sterne et al. 2016, interpretation of overall judgements): the overall judgement is the most
-    severe domain judgement (*low* < *moderate* < *serious* < *critical*). *No
-    information* applies when there is "no clear indication that the study is at
-    serious or critical risk of bias" and information is lacking in "one or more key
-    domains". Here every domain is treated as key: a "no information" domain makes
-    the overall "no information" unless another domain is serious or critical.
-    """
-    spec = tool_spec(tool)
-    if isinstance(judgements, Mapping):
-        unknown = sorted(set(judgements) - set(spec.domain_codes))
-        missing = [d for d in spec.domain_codes if d not in judgements]
-        if unknown:
-            raise ValueError(f"{spec.name}: unknown domain(s) {', '.join(unknown)}; domains are {', '.join(spec.domain_codes)}")
-        if missing:
-            raise ValueError(f"{spec.name}: missing judgement for domain(s) {', '.join(missing)}")
-        values = [judgements[d] for d in spec.domain_codes]
-    else:
-        values = list(judgements)
-        if len(values) != len(spec.domains):
-            raise ValueError(
-                f"{spec.name}: expected {len(spec.domains)} domain judgements ({', '.join(spec.domain_codes)}), got {len(values)}"
-            )
-    for code, value in zip(spec.domain_codes, values):
-        _check_judgement(spec, value, f"{spec.name} {code}")
-    rated = [v for v in values if v != spec.no_information]
-    worst = max(rated, key=spec.scale.index) if rated else None
-    if spec.no_information is not None and len(rated) < len(values):
-        serious_or_worse = worst is not None and spec.scale.index(worst) >= spec.scale.index("serious")
-        return worst if serious_or_worse else spec.no_information
-    return worst
-
-
-def _line(index: int) -> int:
-    """CSV line of data row *index* (line 1 is the header)."""
-    return int(index) + 2
-
-
-def _column_problems(df: pd.DataFrame) -> list[str]:
-    """Missing or unexpected columns."""
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        return [f"missing column(s): {', '.join(missing)}; expected columns: {', '.join(COLUMNS)}"]
-    extra = [c for c in df.columns if c not in COLUMNS]
-    return [f"unexpected column(s): {', '.join(extra)}; expected columns: {', '.join(COLUMNS)}"] if extra else []
-
-
-def _row_problems(idx: int, row: pd.Series) -> list[str]:
-    """Problems of one row on its own: empty or padded cells, source, tool, domain, judgement."""
-    problems = []
-    where = f"line {_line(idx)}, study {row['study_id'] or '?'}, domain {row['domain'] or '?'}"
-    for col in REQUIRED_VALUES:
-        if not str(row[col]).strip():
-            problems.append(f"{where}: column {col!r} is empty")
-    for col in COLUMNS:
-        value = str(row[col])
-        if value != value.strip():
-            problems.append(f"{where}: column {col!r} has leading/trailing spaces: {value!r}")
-    if row["source"] and not re.match(SOURCE_PATTERN, row["source"]):
-        problems.append(f"{where}: source {row['source']!r} must start with a URL or a DOI")
-    if row["source_level"] and row["source_level"] not in SOURCE_LEVELS:
-        problems.append(f"{where}: source_level {row['source_level']!r} is not one of {', '.join(SOURCE_LEVELS)}")
-    if not row["tool"]:
-        return problems
-    if row["tool"] not in TOOLS:
-        return problems + [f"{where}: unknown tool {row['tool']!r}; tools are {', '.join(TOOLS)}"]
-    spec = TOOLS[row["tool"]]
-    allowed_domains = (*spec.domain_codes, OVERALL)
-    if row["domain"] not in allowed_domains:
-        problems.append(f"{where}: unknown {spec.name} domain {row['domain']!r}; domains are {', '.join(allowed_domains)}")
-    elif row["domain_name"] and row["domain_name"] != spec.domain_names[row["domain"]]:
-        problems.append(
-            f"{where}: domain_name {row['domain_name']!r} does not match {spec.name} {row['domain']} "
-            f"({spec.domain_names[row['domain']]!r})"
-        )
-    if row["judgement"] and row["judgement"] not in spec.judgements:
-        problems.append(
-            f"{where}: judgement {row['judgement']!r} is not on the {spec.name} scale ({', '.join(spec.judgements)})"
-        )
-    return problems
-
-
-def _study_problems(study: str, outcome: str, group: pd.DataFrame) -> list[str]:
-    """Problems of one study's assessment as a whole: one tool, every domain once, an Overall row."""
-    tools = sorted(set(group["tool"]) - {""})
-    lines = ", ".join(str(_line(i)) for i in group.index)
-    if len(tools) > 1:
-        return [f"study {study} ({outcome}), lines {lines}: assessed with more than one tool ({', '.join(tools)})"]
-    if not tools or tools[0] not in TOOLS:
-        return []
-    spec = TOOLS[tools[0]]
-    counts = group["domain"].value_counts()
-    problems = [
-        f"study {study} ({outcome}), domain {domain}: {n} rows (lines {lines}); expected one"
-        for domain, n in sorted(counts.items())
-        if n > 1
-    ]
-    for domain in (*spec.domain_codes, OVERALL):
-        if domain not in counts:
-            what = "overall judgement (domain 'Overall')" if domain == OVERALL else f"{spec.name} domain {domain}"
-            problems.append(f"study {study} ({outcome}), domain {domain}: missing row for the {what}")
-    return problems
-
-
-def _problems(df: pd.DataFrame) -> list[str]:
-    """Every problem in *df* (already read as strings), as messages."""
-    problems = _column_problems(df)
-    if any(p.startswith("missing column") for p in problems):
-        return problems
-    for idx, row in df.iterrows():
-        problems += _row_problems(idx, row)
-    for (study, outcome), group in df.groupby(["study_id", "outcome"], sort=True):
-        problems += _study_problems(study, outcome, group)
-    return problems
-
-
-def _consistency(df: pd.DataFrame) -> pd.DataFrame:
-    """Overall judgement recorded vs algorithm for every complete, valid assessment."""
-    rows = []
-    for (study, outcome), group in df.groupby(["study_id", "outcome"], sort=True):
-        tools = set(group["tool"])
-        if len(tools) != 1 or next(iter(tools)) not in TOOLS:
-            continue
-        spec = TOOLS[next(iter(tools))]
-        by_domain = group.drop_duplicates("domain", keep=False).set_index("domain")["judgement"]
-        needed = (*spec.domain_codes, OVERALL)
-        if any(d not in by_domain for d in needed) or any(by_domain[d] not in spec.judgements for d in needed):
-            continue
-        expected = overall_judgement(spec.name, {d: by_domain[d] for d in spec.domain_codes})
-        rows.append(
-            {
-                "study_id": study,
-                "outcome": outcome,
-                "tool": spec.name,
-                "overall_recorded": by_domain[OVERALL],
-                "overall_algorithm": expected,
-                "consistent": by_domain[OVERALL] == expected,
-                "line": _line(group.index[group["domain"] == OVERALL][0]),
-            }
-        )
-    columns = ["study_id", "outcome", "tool", "overall_recorded", "overall_algorithm", "consistent", "line"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def check_overall(df: pd.DataFrame) -> pd.DataFrame:
-    """Compare each recorded overall judgement with the tool's algorithm.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Assessments in the long format of ``risk_of_bias.csv``.
-
-    Returns
-    -------
-    DataFrame
-        One row per study and outcome with complete, valid domain judgements:
-        ``study_id, outcome, tool, overall_recorded, overall_algorithm, consistent``.
-    """
-    return _consistency(_as_strings(df)).drop(columns="line")
-
-
-def _as_strings(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy()
-    for col in out.columns:
-        out[col] = out[col].fillna("").astype(str)
-    return out.reset_index(drop=True)
-
-
-def validate_risk_of_bias(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFrame:
-    """Validate assessments; return them sorted, or raise listing every problem.
-
-    Checks: the columns; no empty required value; known tool; a domain of that tool
-    (or ``Overall``) with its canonical name; a judgement on that tool's scale; a
-    known ``source_level``; per study and outcome, one tool, every domain exactly
-    once, an ``Overall`` row, and an overall judgement that follows the tool's
-    algorithm (:func:`overall_judgement`).
-
-    Parameters
-    ----------
-    df : DataFrame
-        Assessments (all columns are read as text).
-    source : str
-        Name of the file the data came from, used in messages.
-
-    Returns
-    -------
-    DataFrame
-        The assessments with columns in :data:`COLUMNS` order, sorted by tool,
-        study, outcome and domain (``Overall`` last).
-
-    Raises
-    ------
-    RiskOfBiasError
-        If anything is wrong; ``.problems`` lists every problem.
-    """
-    data = _as_strings(df)
-    problems = _problems(data)
-    if not any(p.startswith("missing column") for p in problems):
-        for row in _consistency(data).itertuples():
-            if not row.consistent:
-                problems.append(
-                    f"line {row.line}, study {row.study_id} ({row.outcome}), domain {OVERALL}: overall judgement "
-                    f"{row.overall_recorded!r} does not follow the {row.tool} algorithm, which gives {row.overall_algorithm!r}"
-                )
-    if problems:
-        raise RiskOfBiasError(source, problems)
-    return sort_assessments(data[list(COLUMNS)])
-
-
-def sort_assessments(df: pd.DataFrame) -> pd.DataFrame:
-    """Sort by tool, study, outcome and domain in the tool's order (``Overall`` last)."""
-    order = {code: i for i, code in enumerate(("D1", "D2", "D3", "D4", "D5", "D6", "D7", OVERALL))}
-    key = df["domain"].map(order).fillna(len(order))
-    out = df.assign(_order=key).sort_values(["tool", "study_id", "outcome", "_order"], kind="mergesort")
-    return out.drop(columns="_order").reset_index(drop=True)
-
-
-def load_risk_of_bias(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and validate ``risk_of_bias.csv`` (see :func:`validate_risk_of_bias`).
-
-    Raises
-    ------
-    FileNotFoundError
-        If *path* does not exist.
-    RiskOfBiasError
-        If the assessments are invalid; the message names the file.
-    """
-    path = Path(path)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    return validate_risk_of_bias(df, source=str(path))
+__all__ = [
+    "use_style", "load_raw", "scenario_studies", "analysis_mortality", "study_labels", "TOOLS",
+    "overall_judgements", "high_risk_studies", "judgement_table", "overall_table", "coverage_problems",
+    "check_coverage", "load_study_weights", "count_by_overall", "concerns_markdown", "primary_analysis_weights",
+    "resolve_weights", "context_markdown", "rob_figures", "assessments", "scenario_assessments",
+    "scenario_markdown", "missing_tools_markdown", "high_risk_markdown",
+]
 
 
 def overall_judgements(df: pd.DataFrame, outcome: str | None = None) -> pd.DataFrame:
@@ -654,52 +235,32 @@ def concerns_markdown(df: pd.DataFrame, outcome: str | None = None, labels: Mapp
     return "\n".join(lines) + "\n"
 
 
-def study_labels(studies: pd.DataFrame) -> dict[str, str]:
-    """``study_id`` -> display label (``label`` column of ``studies.csv``; the id if absent)."""
-    if "label" not in studies.columns:
-        return {str(s): str(s) for s in studies["study_id"]}
-    return {str(s): str(lbl) for s, lbl in zip(studies["study_id"], studies["label"])}
-
-
-def primary_analysis_weights(raw, scenario: str = "primary") -> pd.Series:
+def primary_analysis_weights(raw: RawData, scenario: str = "primary", measure: str = "OR", model: str = "fixed",
+                             zero_cell: str = "revman", tau2_method: str = "REML") -> pd.Series:
     """Each study's weight (percent) in the primary mortality analysis of *scenario*.
 
-    The primary analysis is the one stage 03 reports first: Mantel–Haenszel
-    fixed-effect odds ratio with RevMan 5's zero-cell convention (0.5 added to every
-    cell of a study with a zero cell; double-zero studies not estimable, weight 0).
-    Computed here from the raw sheets rather than read from stage 03's tables, so the
-    risk-of-bias stage does not depend on the pooling stage (which reads this stage's
-    table).
-
-    Parameters
-    ----------
-    raw : mscmeta.review.data.RawData
-        The validated raw sheets.
-    scenario : str
-        Inclusion scenario.
+    The primary analysis is the one stage 03 reports first for the same parameters
+    (:func:`mscmeta.review.mortality.main_specs`; default Mantel–Haenszel fixed-effect odds
+    ratio with RevMan 5's zero-cell convention: 0.5 added to every cell of a study with a
+    zero cell, double-zero studies not estimable, weight 0). Computed here from the raw
+    sheets rather than read from stage 03's tables, so the risk-of-bias stage does not
+    depend on the pooling stage (which reads this stage's table).
 
     Returns
     -------
     Series
         Weights indexed by ``study_id``, named ``weight``.
     """
-    from mscmeta.engine.binary import meta_binary
-    from mscmeta.review.data import analysis_mortality
-
-    mortality = analysis_mortality(raw, scenario)
-    result = meta_binary(
-        mortality, measure="OR", method="MH", model="fixed", zero_cell="revman",
-        columns={"study": "study_id", "events_t": "events_msc", "n_t": "n_msc",
-                 "events_c": "events_control", "n_c": "n_control"},
-        source="analysis_mortality",
-    )
+    options = main_specs(measure, model, zero_cell, tau2_method)[0].options
+    result = pool(analysis_mortality(raw, scenario), options, source="analysis_mortality")
     weights = result.studies.set_index("study")["weight"].fillna(0.0).astype(float)
     weights.index = weights.index.astype(str)
     weights.index.name = "study_id"
     return weights.rename("weight")
 
 
-def resolve_weights(weights_file: str | os.PathLike, raw, scenario: str = "primary") -> tuple[pd.Series, str]:
+def resolve_weights(weights_file: str | os.PathLike, raw: RawData, scenario: str = "primary",
+                    **primary: str) -> tuple[pd.Series, str]:
     """Study weights for the summary plots, and a sentence saying where they came from.
 
     Parameters
@@ -707,10 +268,12 @@ def resolve_weights(weights_file: str | os.PathLike, raw, scenario: str = "prima
     weights_file : path-like or ""
         Explicit weights table (see :func:`load_study_weights`). If empty, the weights of
         the primary mortality analysis (:func:`primary_analysis_weights`).
-    raw : mscmeta.review.data.RawData
+    raw : RawData
         The validated raw sheets.
     scenario : str
         Inclusion scenario.
+    **primary
+        ``measure``, ``model``, ``zero_cell``, ``tau2_method`` of the primary analysis.
 
     Raises
     ------
@@ -726,12 +289,20 @@ def resolve_weights(weights_file: str | os.PathLike, raw, scenario: str = "prima
             f"The summary plots are **weighted** by the study weights in `{path.name}` "
             f"(column `{weights.name}`); studies without weight there are left out of them and named."
         )
-    weights = primary_analysis_weights(raw, scenario)
+    weights = primary_analysis_weights(raw, scenario, **primary)
+    spec = main_specs(**{"measure": "OR", "model": "fixed", "zero_cell": "revman", "tau2_method": "REML", **primary})[0]
     return weights, (
         "The summary plots are **weighted** by each study's weight in the primary mortality analysis "
-        "(Mantel–Haenszel fixed-effect OR, RevMan zero-cell convention); studies not in that analysis "
+        f"({_primary_phrase(spec.options)}); studies not in that analysis "
         "(no mortality data, or not estimable) carry no weight and are named."
     )
+
+
+def _primary_phrase(options) -> str:
+    """The phrase of the default note ("Mantel–Haenszel fixed-effect OR, RevMan zero-cell convention")."""
+    model = "fixed-effect" if options.model == "fixed" else "random-effects"
+    zero = "RevMan zero-cell convention" if options.zero_cell == "revman" else f"zero-cell convention '{options.zero_cell}'"
+    return f"Mantel–Haenszel {model} {options.measure}, {zero}"
 
 
 def context_markdown(
@@ -805,3 +376,56 @@ def context_markdown(
             "add uncertainty about the numbers pooled."
         )
     return "\n".join(lines) + "\n"
+
+
+def assessments(raw: RawData) -> pd.DataFrame:
+    """The validated assessments of ``risk_of_bias.csv`` (read by :func:`load_raw` with
+    ``optional_sheets=["risk_of_bias.csv"]``).
+
+    Raises
+    ------
+    DataValidationError
+        If the sheet is not in the data folder.
+    """
+    rob = raw.risk_of_bias
+    if rob is None:
+        raise DataValidationError([Failure(ROB_FILE, None, None, None, "required sheet is missing")], raw.data_dir)
+    return rob
+
+
+def scenario_assessments(rob: pd.DataFrame, raw: RawData, scenario: str) -> pd.DataFrame:
+    """The assessments of the studies in the review set of *scenario*."""
+    return rob[rob["study_id"].isin(scenario_studies(raw, scenario)["study_id"])]
+
+
+def scenario_markdown(shown: pd.DataFrame, rob: pd.DataFrame, scenario: str) -> str:
+    """How many assessed studies the scenario's review set holds."""
+    return (f"{shown['study_id'].nunique()} of {rob['study_id'].nunique()} assessed studies are in the review set of "
+            f"scenario `{scenario}`.")
+
+
+def missing_tools_markdown(shown: pd.DataFrame, scenario: str) -> str:
+    """A line for every tool without assessments in the scenario (no figures for it)."""
+    return "\n\n".join(f"No {tool} assessments in scenario `{scenario}`: no {tool} figures."
+                        for tool in FIGURE_STEMS if not (shown["tool"] == tool).any())
+
+
+def high_risk_markdown(shown: pd.DataFrame, labels: Mapping[str, str]) -> str:
+    """The studies of the scenario that the pooling stage leaves out as high risk of bias."""
+    high = sorted(labels.get(s, s) for s in high_risk_studies(shown, outcome="mortality"))
+    return f"Studies at high risk of bias (left out in stage 03's sensitivity analysis): {_join(high)}."
+
+
+#: Output stem of each tool's figures (``rob_traffic_light_<stem>``, ``rob_summary_<stem>``).
+FIGURE_STEMS: dict[str, str] = {ROB2.name: "rob2", ROBINS_I.name: "robinsi"}
+
+
+def rob_figures(assessments: pd.DataFrame, weights: pd.Series, labels: Mapping[str, str]) -> dict[str, Figure]:
+    """The traffic-light and weighted summary plots of every tool with assessments,
+    keyed by output stem (``rob_traffic_light_rob2``...)."""
+    figures: dict[str, Figure] = {}
+    for tool, stem in FIGURE_STEMS.items():
+        if (assessments["tool"] == tool).any():
+            figures[f"rob_traffic_light_{stem}"] = traffic_light(assessments, tool, labels=labels)
+            figures[f"rob_summary_{stem}"] = summary_bar(assessments, tool, weights=weights, labels=labels)
+    return figures

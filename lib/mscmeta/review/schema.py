@@ -13,7 +13,7 @@ declaration this module builds two pandera schemas per sheet:
 
 Checks that span several sheets (foreign keys, "an included study needs a mortality
 row", ...) are declared in :data:`CROSS_FILE_RULES` as a small set of rule objects
-(:class:`ForeignKey` and :class:`Expectation`), evaluated by :mod:`mscmeta.review.data`.
+(:class:`ForeignKey` and :class:`Expectation`), evaluated by :mod:`mscmeta.review.sheets`.
 
 The column meanings, units and allowed values are documented for humans in
 ``data/README.md``; ``tests/test_data.py`` checks that every column declared here is
@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pandera.pandas as pa
+
+from mscmeta.plots.prisma import PRISMA_BOXES
 
 # --------------------------------------------------------------------------- fields
 
@@ -144,21 +146,6 @@ MORTALITY_DATA = ("reported", "not located", "single arm", "not applicable")
 SOURCE_LEVELS = ("primary paper", "primary preprint", "trial registry", "later review", "derived")
 USES = ("primary", "alternative")
 QUOTE_STATUS = ("verbatim", "not located")
-
-#: PRISMA 2020 flow-diagram boxes (new reviews, databases and registers only), in
-#: reading order. Page 2020 BMJ 372:n71, Figure 1.
-PRISMA_BOXES = (
-    "records_identified",
-    "records_removed_before_screening",
-    "records_screened",
-    "records_excluded",
-    "reports_sought",
-    "reports_not_retrieved",
-    "reports_assessed",
-    "reports_excluded",
-    "studies_included",
-    "reports_included",
-)
 
 STUDY_ID_PATTERN = r"^[a-z][a-z0-9]*[0-9]{4}[a-z]?$"
 DOI_LIST_PATTERN = r"^10\.[0-9]{4,9}/\S+(; 10\.[0-9]{4,9}/\S+)*$"
@@ -616,7 +603,7 @@ CROSS_FILE_RULES: tuple[ForeignKey | Expectation, ...] = (
         "mortality_data",
         _included_without_primary_row,
         lambda r: (
-            f"included study with mortality_data 'reported' has no mortality.csv row with use 'primary' "
+            "included study with mortality_data 'reported' has no mortality.csv row with use 'primary' "
             f"(add the row, or set mortality_data to 'not located' and say why in reason)"
         ),
         needs=("studies.csv", "mortality.csv"),

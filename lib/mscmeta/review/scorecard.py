@@ -38,12 +38,18 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mscmeta.review import analyses as A
+from mscmeta.engine.options import BinaryOptions
+from mscmeta.engine.results import MetaResult
+from mscmeta.review.extract import study_set_comparison
+from mscmeta.review.inputs import StageInputs
+from mscmeta.review.mortality import ARM_COLUMNS, describe_options, display_value, labels_of, try_pool
+from mscmeta.review.scenarios import analysis_mortality, scenario_studies, scenarios
+from mscmeta.review.sheets import RawData
+from mscmeta.review.subgroup import SUBGROUP_FACTORS, run_subgroups
 
 #: "close" for ratio measures: |log(ours) - log(published)| <= CLOSE_LOG for estimate and CI limits.
 CLOSE_LOG = 0.10
@@ -59,56 +65,6 @@ SCORECARD_COLUMNS = (
 )
 
 COUNT_QUANTITIES = ("studies", "articles", "patients", "study_size_min", "study_size_max", "mortality_studies")
-
-
-# ---------------------------------------------------------------------------
-# Published values, with the number of decimals printed in the source
-# ---------------------------------------------------------------------------
-
-
-def decimals_of(text: object) -> int | None:
-    """Decimals printed in a number as written (``"0.52"`` → 2, ``".998"`` → 3, ``"13"`` → 0)."""
-    if text is None:
-        return None
-    s = str(text).strip()
-    if s == "" or s.lower() in ("nan", "na"):
-        return None
-    s = s.lstrip("+-")
-    if "e" in s.lower():
-        mantissa, _, exp = s.lower().partition("e")
-        d = len(mantissa.partition(".")[2])
-        return max(0, d - int(exp))
-    return len(s.partition(".")[2])
-
-
-def read_published(path: str | Path) -> pd.DataFrame:
-    """``published_results.csv`` with numbers as floats plus their printed decimals.
-
-    Adds columns ``<field>_decimals`` for ``estimate, ci_low, ci_high, p_value``. Reading
-    the text (not the parsed floats) keeps "0.50" distinct from "0.5".
-    """
-    path = Path(path)
-    text = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ("quantity", "subgroup", "estimate", "ci_low", "ci_high", "p_value") if c not in text.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    out = text.copy()
-    for col in ("estimate", "ci_low", "ci_high", "p_value"):
-        values = []
-        for i, raw in enumerate(text[col]):
-            raw = raw.strip()
-            if raw == "":
-                values.append(np.nan)
-                continue
-            try:
-                values.append(float(raw))
-            except ValueError:
-                raise ValueError(f"{path}: row {i + 1} ({text['quantity'][i]}, {text['subgroup'][i]}), column {col}: {raw!r} is not a number") from None
-        out[col] = values
-        out[f"{col}_decimals"] = [decimals_of(v) for v in text[col]]
-    if "measure" not in out.columns:
-        out["measure"] = ""
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -172,14 +128,14 @@ def _fmt_ratio(est: float, lo: float, hi: float) -> str:
 
 def data_quality_text(data: pd.DataFrame) -> str:
     """Which counts are derived, rest on a later review, or use a stated time point."""
-    lab = A.labels_of(data)
+    lab = labels_of(data)
     parts = []
     if "source_level" in data.columns:
-        later = data.loc[data["source_level"].astype(str) == "later review", A.COLUMNS["study"]]
+        later = data.loc[data["source_level"].astype(str) == "later review", ARM_COLUMNS["study"]]
         if len(later):
             parts.append(f"counts resting on a later review only (unverified in a primary source): {_names([lab[s] for s in later])}")
     if "derived" in data.columns:
-        derived = data.loc[data["derived"].astype(bool), A.COLUMNS["study"]]
+        derived = data.loc[data["derived"].astype(bool), ARM_COLUMNS["study"]]
         if len(derived):
             parts.append(f"counts derived from percentages or survivors: {_names([lab[s] for s in derived])}")
     return "; ".join(parts)
@@ -187,7 +143,7 @@ def data_quality_text(data: pd.DataFrame) -> str:
 
 def pooled_set_text(result, data: pd.DataFrame) -> str:
     """Which studies entered a pooled estimate and which were not estimable."""
-    lab = A.labels_of(data)
+    lab = labels_of(data)
     s = result.studies
     pooled = [lab.get(str(x), str(x)) for x in s.loc[s["estimable"].astype(bool), "study"]]
     not_est = [lab.get(str(x), str(x)) for x in s.loc[~s["estimable"].astype(bool), "study"]]
@@ -230,26 +186,26 @@ def _subgroup_kind(subgroup: str) -> tuple[str, str] | None:
 class ScorecardContext:
     """Everything the scorecard needs: raw sheets, scenario, our data and analyses."""
 
-    def __init__(self, raw, scenario: str, data: pd.DataFrame, primary, options: Mapping, specs_results: Mapping | None = None,
+    def __init__(self, raw: RawData, scenario: str, data: pd.DataFrame, primary: MetaResult | None, options: BinaryOptions,
+                 specs_results: Mapping | None = None,
                  source: str | None = None):
         self.raw = raw
         self.scenario = scenario
         self.data = data
         self.primary = primary
-        self.options = dict(options)
+        self.options = options
         self.others = dict(specs_results or {})
         self.source = source
         self._subgroups: dict[str, object] = {}
 
     def subgroup_result(self, factor_name: str):
         if factor_name not in self._subgroups:
-            factor = next(f for f in A.SUBGROUP_FACTORS if f.name == factor_name)
-            self._subgroups[factor_name] = A.run_subgroups(self.data, factor, self.options, source=self.source)
+            factor = next(f for f in SUBGROUP_FACTORS if f.name == factor_name)
+            self._subgroups[factor_name] = run_subgroups(self.data, factor, self.options, source=self.source)
         return self._subgroups[factor_name]
 
     def set_size_text(self) -> str:
         """Our review set and mortality set next to the published study/patient counts."""
-        from mscmeta.review.data import scenario_studies, study_set_comparison
 
         cmp = study_set_comparison(self.raw, self.scenario).set_index("quantity")
         st = scenario_studies(self.raw, self.scenario)
@@ -267,15 +223,15 @@ class ScorecardContext:
 
     # -- quantities --------------------------------------------------------
     def effect(self, subgroup: str) -> Reproduced:
-        lab = A.labels_of(self.data)
-        conv = A._describe({**self.options})
+        lab = labels_of(self.data)
+        conv = describe_options(self.options)
         if subgroup.strip().lower() in ("overall", "all", "total", ""):
             r = self.primary
             if r is None:
                 return Reproduced(explanation="our primary analysis is not estimable (no study with deaths)")
-            est, lo, hi = (A._display(r, v) for v in (r.estimate, r.ci_low, r.ci_high))
+            est, lo, hi = (display_value(r, v) for v in (r.estimate, r.ci_low, r.ci_high))
             others = [
-                f"{name}: {_fmt_ratio(*(A._display(res, v) for v in (res.estimate, res.ci_low, res.ci_high)))}"
+                f"{name}: {_fmt_ratio(*(display_value(res, v) for v in (res.estimate, res.ci_low, res.ci_high)))}"
                 for name, res in self.others.items() if name != "primary" and res is not None
             ]
             expl = [f"Ours ({conv}) {pooled_set_text(r, self.data)}."]
@@ -290,27 +246,27 @@ class ScorecardContext:
         if mapped is None:
             return Reproduced(explanation=f"no rule maps the published subgroup {subgroup!r} to our data")
         factor_name, name = mapped
-        factor = next(f for f in A.SUBGROUP_FACTORS if f.name == factor_name)
+        factor = next(f for f in SUBGROUP_FACTORS if f.name == factor_name)
         groups = factor.derive(self.data).astype(str)
         members = self.data[groups.to_numpy() == name]
-        member_labels = [lab[s] for s in members[A.COLUMNS["study"]].astype(str)]
+        member_labels = [lab[s] for s in members[ARM_COLUMNS["study"]].astype(str)]
         sg = self.subgroup_result(factor_name)
         res = None if sg is None else sg.subgroups.get(name)
         how = factor.how
         if res is None:
             why = "no study of ours is in it" if members.empty else f"its studies ({_names(member_labels)}) have no estimable effect"
             return Reproduced(explanation=f"Our '{name}' subgroup is not estimable: {why}. Grouping: {how}.")
-        est, lo, hi = (A._display(res, v) for v in (res.estimate, res.ci_low, res.ci_high))
+        est, lo, hi = (display_value(res, v) for v in (res.estimate, res.ci_low, res.ci_high))
         expl = f"Our '{name}' subgroup {pooled_set_text(res, members)}. Grouping: {how}."
         others = sorted(set(groups) - {name})
         if factor_name == "doses":
             unknown = self.data[groups.to_numpy() == "not reported / variable"]
             if len(unknown):
-                expl += f" Dose count not reported or variable (in no dose subgroup): {_names([lab[s] for s in unknown[A.COLUMNS['study']].astype(str)])}."
+                expl += f" Dose count not reported or variable (in no dose subgroup): {_names([lab[s] for s in unknown[ARM_COLUMNS['study']].astype(str)])}."
         elif "mixed" in others or "not assigned" in others:
             left = self.data[np.isin(groups.to_numpy(), ["mixed", "not assigned"])]
             if len(left):
-                expl += f" Not assigned to severe or critical: {_names([lab[s] for s in left[A.COLUMNS['study']].astype(str)])}."
+                expl += f" Not assigned to severe or critical: {_names([lab[s] for s in left[ARM_COLUMNS['study']].astype(str)])}."
         return Reproduced(est, lo, hi, kind="ratio" if res.is_ratio() else "difference", explanation=expl)
 
     def heterogeneity_p(self) -> Reproduced:
@@ -330,7 +286,6 @@ class ScorecardContext:
         return Reproduced(p_value=float(r.p_value), kind="p", explanation=f"Ours: test for overall effect, z = {r.statistic:.2f}.")
 
     def count(self, quantity: str) -> Reproduced:
-        from mscmeta.review.data import scenario_studies, study_set_comparison
 
         cmp = study_set_comparison(self.raw, self.scenario).set_index("quantity")
         if quantity not in cmp.index:
@@ -350,7 +305,7 @@ class ScorecardContext:
             i = int(np.argmin(sizes.to_numpy())) if quantity.endswith("min") else int(np.argmax(sizes.to_numpy()))
             expl = f"{'Smallest' if quantity.endswith('min') else 'Largest'} study of our review set: {labels[i]} ({int(sizes.iloc[i])} patients)."
         else:
-            expl = f"Studies with comparative deaths in our mortality analysis: {_names(list(A.labels_of(self.data).values()))}."
+            expl = f"Studies with comparative deaths in our mortality analysis: {_names(list(labels_of(self.data).values()))}."
         return Reproduced(estimate=float(value) if value is not None and not pd.isna(value) else np.nan, kind="count", explanation=expl)
 
     def reproduce(self, quantity: str, subgroup: str, measure: str) -> Reproduced:
@@ -377,9 +332,10 @@ def scorecard(published: pd.DataFrame, context: ScorecardContext) -> pd.DataFram
     is not compared with our RR); otherwise the row says so.
     """
     rows = []
-    our_measure = str(context.options.get("measure", "OR")).upper()
+    our_measure = context.options.measure
     for rec in published.itertuples(index=False):
-        measure = str(getattr(rec, "measure", "") or "").upper()
+        raw_measure = getattr(rec, "measure", "")
+        measure = "" if pd.isna(raw_measure) else str(raw_measure).upper()
         rep = context.reproduce(str(rec.quantity), str(rec.subgroup), measure)
         if measure in ("OR", "RR", "RD") and measure != our_measure and rep.kind in ("ratio", "difference"):
             rep = Reproduced(explanation=f"published as {measure}; this run pools {our_measure} (set measure={measure} to compare)")
@@ -477,7 +433,7 @@ def log_distance(est: float, lo: float, hi: float, pub: tuple[float, float, floa
     return float(np.sqrt(np.mean([(math.log(o) - math.log(p)) ** 2 for o, p in zip(vals, pub, strict=True)])))
 
 
-def candidate_rows(raw) -> pd.DataFrame:
+def candidate_rows(raw: RawData) -> pd.DataFrame:
     """Every mortality reading of every candidate study (``mortality.csv``) with its label."""
     m = raw.mortality.merge(raw.studies[["study_id", "label"]], on="study_id", how="left", validate="many_to_one")
     m["label"] = m["label"].fillna(m["study_id"])
@@ -488,14 +444,89 @@ def _describe_row(r) -> str:
     return f"{int(r.events_msc)}/{int(r.n_msc)} vs {int(r.events_control)}/{int(r.n_control)}, {r.timepoint}, {r.source_level}"
 
 
-def _pool_rows(rows: pd.DataFrame, options: Mapping):
+def _pool_rows(rows: pd.DataFrame, options: BinaryOptions) -> MetaResult | None:
     """Pool mortality.csv rows (our column names) with the analysis options; ``None`` if not estimable."""
     d = rows[["study_id", "events_msc", "n_msc", "events_control", "n_control"]].reset_index(drop=True)
-    return A.try_pool(d, **dict(options))
+    return try_pool(d, options)
+
+
+def _published_target(published: pd.DataFrame | None, measure: str) -> tuple[tuple, tuple] | str:
+    """The published overall estimate and CI (with their printed decimals), or why there is none."""
+    if published is None:
+        return "No published_results.csv: nothing to aim at.\n"
+    rows = published[(published["subgroup"].astype(str).str.lower() == "overall")
+                     & (published["measure"].astype(str).str.upper() == measure)
+                     & published["ci_low"].notna()]
+    if rows.empty:
+        return f"No published overall {measure} with a confidence interval in published_results.csv: nothing to aim at.\n"
+    p = rows.iloc[0]
+    target = (float(p["estimate"]), float(p["ci_low"]), float(p["ci_high"]))
+    return target, (p["estimate_decimals"], p["ci_low_decimals"], p["ci_high_decimals"])
+
+
+class _Search:
+    """The candidate readings, the target and how to score a selection (study -> mortality row)."""
+
+    def __init__(self, raw: RawData, options: BinaryOptions, target: tuple, decimals: tuple):
+        self.cands = candidate_rows(raw)
+        self.labels = dict(zip(self.cands["study_id"], self.cands["label"], strict=False))
+        self.by_row = self.cands.set_index("row_id")
+        self.options, self.target, self.decimals = options, target, decimals
+
+    def evaluate(self, selection: Mapping[str, str]):
+        rows = self.by_row.loc[sorted(selection.values())].reset_index()
+        res = _pool_rows(rows, self.options)
+        if res is None:
+            return None, (np.nan, np.nan, np.nan), np.nan
+        vals = tuple(display_value(res, v) for v in (res.estimate, res.ci_low, res.ci_high))
+        return res, vals, log_distance(*vals, self.target)
+
+    def record(self, step, kind, change, selection, res, vals, dist, base_dist) -> dict:
+        pairs = [(o, t, d) for o, t, d in zip(vals, self.target, self.decimals, strict=True)]
+        return {
+            "step": step, "kind": kind, "change": change,
+            "studies": "; ".join(f"{s}:{selection[s]}" for s in sorted(selection)),
+            "k": int(res.k) if res is not None else 0, "estimate": vals[0], "ci_low": vals[1], "ci_high": vals[2],
+            "Q_p": float(res.Q_p) if res is not None else np.nan, "distance": dist,
+            "distance_change": dist - base_dist if np.isfinite(dist) and np.isfinite(base_dist) else np.nan,
+            "toward_published": bool(np.isfinite(dist) and np.isfinite(base_dist) and dist < base_dist - 1e-12),
+            "status_vs_published": status("ratio", pairs) if res is not None else "not computed",
+        }
+
+    def single_changes(self, selection: Mapping[str, str], touched: set[str]) -> list[tuple]:
+        """Every drop, swap (another reading) and add (a candidate with deaths) of one study."""
+        cands, lab, out = self.cands, self.labels, []
+        for sid in sorted(selection):
+            if sid in touched:
+                continue
+            out.append(("drop", f"drop {lab.get(sid, sid)}", sid, {k: v for k, v in selection.items() if k != sid}))
+            for alt in cands[(cands["study_id"] == sid) & (cands["row_id"] != selection[sid])].itertuples(index=False):
+                out.append(("swap", f"use {lab.get(sid, sid)} {_describe_row(alt)} ({alt.row_id})", sid, {**selection, sid: alt.row_id}))
+        for sid in sorted(set(cands["study_id"]) - set(selection) - touched):
+            for alt in cands[cands["study_id"] == sid].itertuples(index=False):
+                out.append(("add", f"add {lab.get(sid, sid)} {_describe_row(alt)} ({alt.row_id})", sid, {**selection, sid: alt.row_id}))
+        return out
+
+    def greedy(self, start: Mapping[str, str], d0: float, max_steps: int) -> list[dict]:
+        """Apply, one at a time, the single change that reduces the distance most."""
+        selection, touched, dist_now, rows = dict(start), set(), d0, []
+        for step in range(1, max_steps + 1):
+            best = None
+            for kind, change, sid, sel in self.single_changes(selection, touched):
+                res, vals, dist = self.evaluate(sel)
+                if np.isfinite(dist) and dist < dist_now - 1e-9 and (best is None or (dist, change) < (best[0], best[1])):
+                    best = (dist, change, sid, sel, res, vals, kind)
+            if best is None:
+                break
+            dist, change, sid, sel, res, vals, kind = best
+            rows.append(self.record(step, "greedy", f"{kind}: {change}", sel, res, vals, dist, d0))
+            selection, dist_now = sel, dist
+            touched.add(sid)
+        return rows
 
 
 def what_would_it_take(
-    raw, scenario: str, options: Mapping, published: pd.DataFrame, max_steps: int = 6
+    raw: RawData, scenario: str, options: BinaryOptions, published: pd.DataFrame | None, max_steps: int = 6
 ) -> tuple[pd.DataFrame, str]:
     """Which plausible changes to the included set move the pooled estimate toward the published one.
 
@@ -515,90 +546,23 @@ def what_would_it_take(
     findings : str
         Markdown findings with numbers from the table.
     """
-    from mscmeta.review.data import analysis_mortality, scenarios
-
-    measure = str(options.get("measure", "OR")).upper()
-    if published is None:
-        return pd.DataFrame(columns=list(WHAT_COLUMNS)), "No published_results.csv: nothing to aim at.\n"
-    pub_rows = published[(published["subgroup"].astype(str).str.lower() == "overall")
-                          & (published["measure"].astype(str).str.upper() == measure)
-                          & published["ci_low"].notna()]
-    if pub_rows.empty:
-        msg = f"No published overall {measure} with a confidence interval in published_results.csv: nothing to aim at."
-        return pd.DataFrame(columns=list(WHAT_COLUMNS)), msg + "\n"
-    p = pub_rows.iloc[0]
-    target = (float(p["estimate"]), float(p["ci_low"]), float(p["ci_high"]))
-    decs = (p["estimate_decimals"], p["ci_low_decimals"], p["ci_high_decimals"])
-
-    cands = candidate_rows(raw)
-    base = analysis_mortality(raw, scenario)
-    current = {r.study_id: r.row_id for r in base.itertuples(index=False)}
-    labels = dict(zip(cands["study_id"], cands["label"], strict=False))
-    by_row = cands.set_index("row_id")
-
-    def evaluate(selection: Mapping[str, str]):
-        rows = by_row.loc[sorted(selection.values())].reset_index()
-        res = _pool_rows(rows, options)
-        if res is None:
-            return None, (np.nan, np.nan, np.nan), np.nan
-        vals = tuple(A._display(res, v) for v in (res.estimate, res.ci_low, res.ci_high))
-        return res, vals, log_distance(*vals, target)
-
-    def record(step, kind, change, selection, res, vals, dist, base_dist):
-        st = status("ratio", [(o, t, d) for o, t, d in zip(vals, target, decs, strict=True)]) if res is not None else "not computed"
-        return {
-            "step": step, "kind": kind, "change": change,
-            "studies": "; ".join(f"{s}:{selection[s]}" for s in sorted(selection)),
-            "k": int(res.k) if res is not None else 0, "estimate": vals[0], "ci_low": vals[1], "ci_high": vals[2],
-            "Q_p": float(res.Q_p) if res is not None else np.nan, "distance": dist,
-            "distance_change": dist - base_dist if np.isfinite(dist) and np.isfinite(base_dist) else np.nan,
-            "toward_published": bool(np.isfinite(dist) and np.isfinite(base_dist) and dist < base_dist - 1e-12),
-            "status_vs_published": st,
-        }
-
-    def single_changes(selection: Mapping[str, str], touched: set[str]):
-        out = []
-        for sid in sorted(selection):
-            if sid in touched:
-                continue
-            out.append(("drop", f"drop {labels.get(sid, sid)}", sid, {k: v for k, v in selection.items() if k != sid}))
-            for alt in cands[(cands["study_id"] == sid) & (cands["row_id"] != selection[sid])].itertuples(index=False):
-                out.append(("swap", f"use {labels.get(sid, sid)} {_describe_row(alt)} ({alt.row_id})", sid, {**selection, sid: alt.row_id}))
-        for sid in sorted(set(cands["study_id"]) - set(selection) - touched):
-            for alt in cands[cands["study_id"] == sid].itertuples(index=False):
-                out.append(("add", f"add {labels.get(sid, sid)} {_describe_row(alt)} ({alt.row_id})", sid, {**selection, sid: alt.row_id}))
-        return out
-
-    res0, vals0, d0 = evaluate(current)
-    rows = [record(0, "baseline", f"our set (scenario '{scenario}')", current, res0, vals0, d0, d0)]
-    for kind, change, _sid, sel in single_changes(current, set()):
-        res, vals, dist = evaluate(sel)
-        rows.append(record(1, kind, change, sel, res, vals, dist, d0))
+    measure = options.measure
+    found = _published_target(published, measure)
+    if isinstance(found, str):
+        return pd.DataFrame(columns=list(WHAT_COLUMNS)), found
+    search = _Search(raw, options, *found)
+    current = {r.study_id: r.row_id for r in analysis_mortality(raw, scenario).itertuples(index=False)}
+    res0, vals0, d0 = search.evaluate(current)
+    rows = [search.record(0, "baseline", f"our set (scenario '{scenario}')", current, res0, vals0, d0, d0)]
+    for kind, change, _sid, sel in search.single_changes(current, set()):
+        rows.append(search.record(1, kind, change, sel, *search.evaluate(sel), d0))
     for sc in scenarios(raw):
-        if sc == scenario:
-            continue
-        sel = {r.study_id: r.row_id for r in analysis_mortality(raw, sc).itertuples(index=False)}
-        res, vals, dist = evaluate(sel)
-        rows.append(record(1, "scenario", f"scenario '{sc}'", sel, res, vals, dist, d0))
-
-    # Greedy path.
-    selection, touched, dist_now = dict(current), set(), d0
-    greedy = []
-    for step in range(1, max_steps + 1):
-        best = None
-        for kind, change, sid, sel in single_changes(selection, touched):
-            res, vals, dist = evaluate(sel)
-            if np.isfinite(dist) and dist < dist_now - 1e-9 and (best is None or (dist, change) < (best[0], best[1])):
-                best = (dist, change, sid, sel, res, vals, kind)
-        if best is None:
-            break
-        dist, change, sid, sel, res, vals, kind = best
-        greedy.append(record(step, "greedy", f"{kind}: {change}", sel, res, vals, dist, d0))
-        selection, dist_now = sel, dist
-        touched.add(sid)
-    rows += greedy
+        if sc != scenario:
+            sel = {r.study_id: r.row_id for r in analysis_mortality(raw, sc).itertuples(index=False)}
+            rows.append(search.record(1, "scenario", f"scenario '{sc}'", sel, *search.evaluate(sel), d0))
+    rows += search.greedy(current, d0, max_steps)
     table = pd.DataFrame(rows, columns=list(WHAT_COLUMNS))
-    return table, _findings(table, target, res0, vals0, d0, measure)
+    return table, _findings(table, found[0], res0, vals0, d0, measure)
 
 
 def _findings(table: pd.DataFrame, target, res0, vals0, d0, measure: str) -> str:
@@ -650,8 +614,8 @@ def explanations_markdown(card: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scorecard_for(inputs, results: Mapping[str, object], options: Mapping) -> pd.DataFrame:
-    """The scorecard of a pooling stage (:class:`mscmeta.review.analyses.StageInputs`, its results).
+def scorecard_for(inputs: StageInputs, results: Mapping[str, MetaResult | None], options: BinaryOptions) -> pd.DataFrame:
+    """The scorecard of a pooling stage (:class:`mscmeta.review.inputs.StageInputs`, its results).
 
     An empty scorecard (with a note row) when ``published_results.csv`` is absent.
     """

@@ -17,7 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mscmeta.plots import style
-from mscmeta.review.secondary import Analysis, OutcomeAnalysis, SecondaryReport, analysis_n, short_reason
+from mscmeta.review.claims import short_reason
+from mscmeta.review.secondary_analyses import Analysis, OutcomeAnalysis, SecondaryReport, analysis_n
 
 #: Height of one table row in inches, and fixed space above/below the rows.
 ROW_HEIGHT = 0.24
@@ -83,7 +84,7 @@ def _log_axis(ax, xmin: float, xmax: float) -> None:
     ax.minorticks_off()
 
 
-def forest_plot(oa: OutcomeAnalysis, analysis: Analysis | None = None, labels: Mapping[str, str] | None = None) -> Figure:
+def outcome_forest_plot(oa: OutcomeAnalysis, analysis: Analysis | None = None, labels: Mapping[str, str] | None = None) -> Figure:
     """Forest plot of one pooled outcome (its primary analysis unless *analysis* is given).
 
     Columns: study, MSC arm, control arm (events/n, or mean (SD), n after any conversion),

@@ -1,0 +1,319 @@
+"""Stage 01 (notebook ``01-extract``): the study data, their sources and the eligibility decisions.
+
+Builds the tidy tables of the stage -- the candidate studies, the analysis rows of the
+scenario (``analysis_mortality.csv``, the contract with the later stages), eligibility,
+Table 1, provenance and the study set against Yao's counts -- plus the narrative and the
+PRISMA 2020 flow diagram of the paper's search. :func:`build_extract` makes everything in
+memory first; :func:`write_extract` writes it only then, so invalid data leaves no output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mscmeta.bundle.io import output_dirs, save_figure, write_table
+from mscmeta.plots.prisma import prisma_flow
+from mscmeta.plots.style import use_style
+from mscmeta.review.scenarios import analysis_mortality, scenario_definition, scenario_studies, scenarios
+from mscmeta.review.sheets import RawData, load_raw
+
+__all__ = [
+    "load_raw", "use_style", "Extract", "build_extract", "write_extract", "extract_tables", "prisma_figure",
+    "write_outputs", "studies_table", "table1", "eligibility_table", "provenance_summary", "study_set_comparison",
+    "scenario_summary_markdown", "readings_markdown", "derivations_markdown",
+]
+
+#: Title of the PRISMA figure of stage 01 (the flow of Yao 2022's own search).
+PRISMA_TITLE = "PRISMA 2020 flow diagram of Yao 2022 (counts as reported)"
+
+
+def studies_table(raw: RawData) -> pd.DataFrame:
+    """All candidate studies (``studies.csv`` as validated), sorted by ``study_id``."""
+    return raw.studies.copy()
+
+
+def _arm(events: object, n: object) -> str:
+    if pd.isna(n):
+        return "—"
+    return f"{int(events)}/{int(n)}" if not pd.isna(events) else f"NL/{int(n)}"
+
+
+def _severity_text(row: pd.Series) -> str:
+    text = str(row["severity"])
+    parts = []
+    if not pd.isna(row["n_severe"]):
+        parts.append(f"{int(row['n_severe'])} severe")
+    if not pd.isna(row["n_critical"]):
+        parts.append(f"{int(row['n_critical'])} critical")
+    return f"{text} ({', '.join(parts)})" if parts else text
+
+
+def table1(raw: RawData, scenario: str = "primary") -> pd.DataFrame:
+    """Table 1: characteristics of the studies in the review set of *scenario*.
+
+    One row per study, formatted for reading (text columns). Deaths are shown as
+    ``deaths/n`` per arm from the scenario's mortality row, with its time point and
+    source level; studies without usable comparative deaths show why.
+    """
+    st = scenario_studies(raw, scenario)
+    m = raw.mortality.set_index("row_id")
+    rows = []
+    for _, r in st.iterrows():
+        if pd.isna(r["mortality_row"]):
+            deaths_msc = deaths_ctl = "—"
+            timepoint = ""
+            level = f"no comparative deaths ({r['mortality_data']})"
+        else:
+            mr = m.loc[r["mortality_row"]]
+            deaths_msc = _arm(mr["events_msc"], mr["n_msc"])
+            deaths_ctl = _arm(mr["events_control"], mr["n_control"])
+            timepoint = mr["timepoint"]
+            level = mr["source_level"] + (" (derived)" if not pd.isna(mr["derivation"]) else "")
+        rows.append(
+            {
+                "Study": r["label"],
+                "Country": "" if pd.isna(r["country"]) else r["country"],
+                "Design": r["design"],
+                "Blinding": r["blinding"],
+                "Severity": _severity_text(r),
+                "MSC source": r["msc_source"],
+                "Doses": "NR" if pd.isna(r["doses"]) else str(int(r["doses"])),
+                "Cell dose": "" if pd.isna(r["cell_dose"]) else r["cell_dose"],
+                "n MSC": "" if pd.isna(r["n_msc"]) else str(int(r["n_msc"])),
+                "n control": "—" if pd.isna(r["n_control"]) else str(int(r["n_control"])),
+                "Deaths MSC": deaths_msc,
+                "Deaths control": deaths_ctl,
+                "Time point": timepoint,
+                "Source of deaths": level,
+                "study_id": r["study_id"],
+            }
+        )
+    cols = ["study_id", "Study", "Country", "Design", "Blinding", "Severity", "MSC source", "Doses", "Cell dose",
+            "n MSC", "n control", "Deaths MSC", "Deaths control", "Time point", "Source of deaths"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def eligibility_table(raw: RawData) -> pd.DataFrame:
+    """Every candidate study with its decision, reason and role in each scenario.
+
+    For each scenario a column ``in_<scenario>`` says ``mortality`` (enters the
+    mortality analysis, with the mortality row used), ``review only`` (in the review
+    set but without usable comparative deaths) or ``no``.
+    """
+    st = raw.studies
+    out = st[["study_id", "label", "design", "severity", "decision", "reason", "mortality_data"]].copy()
+    for name in scenarios(raw):
+        sc = raw.scenarios[raw.scenarios["scenario"] == name].set_index("study_id")["mortality_row"]
+        role = []
+        for sid in out["study_id"]:
+            if sid not in sc.index:
+                role.append("no")
+            elif pd.isna(sc[sid]):
+                role.append("review only")
+            else:
+                role.append(f"mortality ({sc[sid]})")
+        out[f"in_{name}"] = role
+    return out.sort_values("study_id", kind="mergesort").reset_index(drop=True)
+
+
+def provenance_summary(raw: RawData) -> pd.DataFrame:
+    """How many numbers come from primary papers, preprints, registries, later reviews.
+
+    Rows: for every scenario (``scope`` = scenario name) the mortality rows it uses,
+    and ``all rows`` for every row of ``mortality.csv``; grouped by ``source_level``
+    and ``derived``. ``rows`` counts 2×2 rows, ``numbers`` the per-arm counts in them
+    (4 per row). Optional sheets with a ``source_level`` column (adverse events,
+    secondary outcomes, risk of bias) are tallied too, one number (or judgement) per
+    row; ``derived`` is ``yes`` where their ``derivation`` column is filled.
+    """
+    parts = []
+
+    def tally(scope: str, table: str, df: pd.DataFrame, per_row: int) -> None:
+        if df.empty:
+            return
+        derived = df["derivation"].notna() if "derivation" in df.columns else pd.Series(False, index=df.index)
+        g = (
+            pd.DataFrame({"source_level": df["source_level"].fillna("not stated"), "derived": derived})
+            .groupby(["source_level", "derived"], sort=True)
+            .size()
+            .reset_index(name="rows")
+        )
+        g.insert(0, "table", table)
+        g.insert(0, "scope", scope)
+        g["numbers"] = g["rows"] * per_row
+        parts.append(g)
+
+    for name in scenarios(raw):
+        used = analysis_mortality(raw, name)
+        rows = raw.mortality.set_index("row_id").loc[list(used["row_id"])].reset_index()
+        tally(name, "mortality.csv", rows, 4)
+    tally("all rows", "mortality.csv", raw.mortality, 4)
+    for sheet, df in sorted(raw.optional.items()):
+        if "source_level" in df.columns:
+            tally("all rows", sheet, df, 1)
+    out = pd.concat(parts, ignore_index=True)
+    out["derived"] = out["derived"].map({True: "yes", False: "no"})
+    return out[["scope", "table", "source_level", "derived", "rows", "numbers"]]
+
+
+def _published_value(raw: RawData, quantity: str, subgroup: str = "overall") -> float | None:
+    p = raw.published_results
+    hit = p[(p["quantity"] == quantity) & (p["subgroup"] == subgroup)]
+    if hit.empty or pd.isna(hit.iloc[0]["estimate"]):
+        return None
+    return float(hit.iloc[0]["estimate"])
+
+
+def study_set_comparison(raw: RawData, scenario: str = "primary") -> pd.DataFrame:
+    """Size of the scenario's review set next to the published counts of Yao 2022.
+
+    Quantities: studies, articles, patients (n MSC + n control), smallest and largest
+    study, and the number of studies entering the mortality analysis. Published
+    values come from ``published_results.csv`` (empty where not reported).
+    """
+    st = scenario_studies(raw, scenario)
+    sizes = st["n_msc"].fillna(0).astype(int) + st["n_control"].fillna(0).astype(int)
+    mort = analysis_mortality(raw, scenario)
+    rows = [
+        ("studies", "studies in the review set", len(st)),
+        ("articles", "articles reporting them", int(st["n_articles"].sum())),
+        ("patients", "patients (n MSC + n control)", int(sizes.sum())),
+        ("study_size_min", "smallest study (patients)", int(sizes.min()) if len(st) else None),
+        ("study_size_max", "largest study (patients)", int(sizes.max()) if len(st) else None),
+        ("mortality_studies", "studies in the mortality analysis", len(mort)),
+    ]
+    out = pd.DataFrame(rows, columns=["quantity", "description", "this_scenario"])
+    out["this_scenario"] = out["this_scenario"].astype("Int64")
+    out["published"] = pd.array([_published_value(raw, q) for q in out["quantity"]], dtype="Float64").round().astype("Int64")
+    out["difference"] = out["this_scenario"] - out["published"]
+    out.insert(0, "scenario", scenario)
+    return out
+
+
+def scenario_summary_markdown(raw: RawData, scenario: str = "primary") -> str:
+    """Markdown narrative of *scenario* with numbers computed from the data."""
+    d = scenario_definition(raw, scenario)
+    st = scenario_studies(raw, scenario)
+    mort = analysis_mortality(raw, scenario)
+    review_only = st[st["mortality_row"].isna()]
+    cmp = study_set_comparison(raw, scenario).set_index("quantity")
+    lines = [
+        f"### Scenario `{scenario}`: {d['label']}",
+        "",
+        str(d["description"]),
+        "",
+        f"*Basis:* {d['basis']}",
+        "",
+        f"- Review set: **{len(st)} studies** in {int(st['n_articles'].sum())} articles, "
+        f"{int(cmp.loc['patients', 'this_scenario'])} patients.",
+        f"- Mortality analysis: **{len(mort)} studies**; "
+        f"{int(mort['derived'].sum())} of them with counts derived from percentages or survivors; "
+        f"{int((mort['source_level'] == 'later review').sum())} resting on a later review only.",
+    ]
+    if len(review_only):
+        items = "; ".join(f"{r.label} ({r.mortality_data})" for r in review_only.itertuples())
+        lines.append(f"- In the review set without comparative deaths (not in the mortality analysis): {items}.")
+    pub = cmp.loc[["studies", "articles", "patients", "study_size_min", "study_size_max"]]
+    diffs = [
+        f"{q.replace('_', ' ')}: {int(r.this_scenario)} here vs {int(r.published)} published"
+        for q, r in pub.iterrows()
+        if not pd.isna(r.published)
+    ]
+    if diffs:
+        lines.append("- Compared with Yao 2022 (published_results.csv): " + "; ".join(diffs) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _reading(r: pd.Series) -> str:
+    return (
+        f"`{r['row_id']}`: {int(r['events_msc'])}/{int(r['n_msc'])} vs "
+        f"{int(r['events_control'])}/{int(r['n_control'])}, {r['timepoint']} ({r['source_level']}; use: {r['use']})"
+    )
+
+
+def readings_markdown(raw: RawData) -> str:
+    """Markdown list of the studies with an alternative mortality reading, with the notes.
+
+    These are the places where sources disagree, a later time point exists, or a
+    reading rests on an inference; the row marked ``use = primary`` (if any) is the
+    project's default, other scenarios may pick another row.
+    """
+    m = raw.mortality
+    labels = raw.studies.set_index("study_id")["label"]
+    with_alternative = set(m.loc[m["use"] == "alternative", "study_id"])
+    multi = m[m["study_id"].isin(with_alternative)]
+    if multi.empty:
+        return "No study has an alternative mortality reading.\n"
+    lines = []
+    for sid, rows in multi.groupby("study_id", sort=True):
+        lines.append(f"- **{labels.get(sid, sid)}**")
+        for _, r in rows.iterrows():
+            note = "" if pd.isna(r["note"]) else f" — {r['note']}"
+            lines.append(f"  - {_reading(r)}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def derivations_markdown(raw: RawData, scenario: str = "primary") -> str:
+    """Markdown list of the mortality counts of *scenario* that are derived, with the arithmetic."""
+    used = analysis_mortality(raw, scenario)
+    m = raw.mortality.set_index("row_id")
+    rows = m.loc[list(used.loc[used["derived"], "row_id"])]
+    if rows.empty:
+        return f"No count of scenario `{scenario}` is derived.\n"
+    labels = raw.studies.set_index("study_id")["label"]
+    lines = [f"- **{labels[r.study_id]}** ({rid}): {r.derivation}." for rid, r in rows.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def extract_tables(raw: RawData, scenario: str = "primary") -> dict[str, pd.DataFrame]:
+    """All tables of stage 01-extract for *scenario*, keyed by output file stem."""
+    return {
+        "studies": studies_table(raw),
+        "analysis_mortality": analysis_mortality(raw, scenario),
+        "eligibility": eligibility_table(raw),
+        "provenance_summary": provenance_summary(raw),
+        "table1": table1(raw, scenario),
+        "study_set_comparison": study_set_comparison(raw, scenario),
+    }
+
+
+def prisma_figure(raw: RawData) -> Figure:
+    """The PRISMA 2020 flow diagram of the paper's search (``search.csv``)."""
+    return prisma_flow(raw.search, title=PRISMA_TITLE)
+
+
+@dataclass(frozen=True)
+class Extract:
+    """Everything stage 01 writes: its tables (by output stem) and the PRISMA figure."""
+
+    tables: dict[str, pd.DataFrame]
+    prisma: Figure
+
+
+def build_extract(raw: RawData, scenario: str = "primary") -> Extract:
+    """Every table and the figure of stage 01, in memory."""
+    return Extract(tables=extract_tables(raw, scenario), prisma=prisma_figure(raw))
+
+
+def write_outputs(extract: Extract, out_dir: str | os.PathLike) -> list[Path]:
+    """Write the tables (CSV + Markdown twin) and the PRISMA figure (PNG + SVG) of *extract*."""
+    dirs = output_dirs(out_dir)
+    written = [write_table(df, dirs["tables"] / f"{name}.csv") for name, df in extract.tables.items()]
+    written += save_figure(extract.prisma, dirs["figures"] / "prisma_flow", close=True)
+    return written
+
+
+def write_extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, scenario: str = "primary") -> list[Path]:
+    """Run stage 01 without the notebook: validate, build everything, then write.
+
+    Validation (:func:`load_raw`) and the construction of every table and of the
+    PRISMA figure happen before the first file is written, so invalid data leaves
+    *out_dir* untouched. Writes ``<out_dir>/tables/<name>.csv`` (+ ``.md``) and
+    ``<out_dir>/figures/prisma_flow.png|.svg``.
+    """
+    return write_outputs(build_extract(load_raw(data_dir), scenario), out_dir)

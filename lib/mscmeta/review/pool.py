@@ -1,0 +1,47 @@
+"""Stage 03 (notebook ``03-pool``): pooled in-hospital mortality, MSCs vs control.
+
+The one module notebook 03 imports. It gathers the stage's steps from the modules that do
+the work: the inputs (:mod:`~mscmeta.review.inputs`), the primary analysis and its
+comparators (:mod:`~mscmeta.review.mortality`), the reproduction scorecard and "what would
+it take" (:mod:`~mscmeta.review.scorecard`), sensitivity, influence, cumulative and
+small-study analyses (:mod:`~mscmeta.review.sensitivity`) and the figures
+(:mod:`~mscmeta.review.figures`, :mod:`mscmeta.plots.intervals`).
+"""
+
+from __future__ import annotations
+
+from mscmeta.plots.intervals import cumulative_plot, sensitivity_plot
+from mscmeta.plots.style import use_style
+from mscmeta.review.figures import forest_figure, funnel_figure
+from mscmeta.review.inputs import StageInputs, load_inputs
+from mscmeta.review.mortality import (
+    conventions_markdown,
+    main_analyses,
+    main_specs,
+    mortality_studies_table,
+    pooled_markdown,
+    pooled_table,
+)
+from mscmeta.review.scorecard import (
+    explanations_markdown,
+    rule_markdown,
+    scorecard_for,
+    scorecard_markdown,
+    what_would_it_take,
+)
+from mscmeta.review.sensitivity import (
+    cumulative_table,
+    influence_table,
+    sensitivity_analyses,
+    sensitivity_markdown,
+    small_study_markdown,
+    small_study_table,
+)
+
+__all__ = [
+    "use_style", "StageInputs", "load_inputs", "main_specs", "main_analyses", "pooled_table",
+    "mortality_studies_table", "pooled_markdown", "conventions_markdown", "scorecard_for", "scorecard_markdown",
+    "rule_markdown", "explanations_markdown", "what_would_it_take", "sensitivity_analyses", "sensitivity_markdown",
+    "sensitivity_plot", "influence_table", "cumulative_table", "cumulative_plot", "small_study_table",
+    "small_study_markdown", "forest_figure", "funnel_figure",
+]
