@@ -118,7 +118,7 @@ $(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(VENV_STAMP) $(KERNEL_
 DEPS_FILES := $(STAGES:%=$(DEPS_DIR)/%.mk)
 $(DEPS_DIR)/%.mk: $(NB_SRC)/%.ipynb $(LIB)
 	@mkdir -p $(DEPS_DIR)
-	@$(PYTHON) lib/mscmeta/bundle/stagedeps.py $< --lib lib --target $(NB_OUT)/$*.ipynb --rule-file $@ > $@.tmp
+	@$(PYTHON) lib/mscmeta/bundle/stagedeps.py $< --lib lib --target '$$(NB_OUT)/$*.ipynb' --rule-file '$$(DEPS_DIR)/$*.mk' > $@.tmp
 	@mv $@.tmp $@
 ifneq ($(filter reproduce html $(NB_OUT)/%,$(MAKECMDGOALS)),)
 -include $(DEPS_FILES)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 
@@ -107,9 +108,29 @@ def test_parameters_pass_through_and_trigger_only_their_stages(e2e_run, e2e_raw,
     out, raw = _private_copy(e2e_run, e2e_raw, tmp_path)
     dry, rerun = _stages_make_would_run(out, raw, "MEASURE=RR")
     assert "-p measure=RR" in dry
-    assert rerun == ["03-pool", "04-subgroup"], rerun
+    # 02 draws its summary plots with the weights of the primary analysis, so it takes the parameters too
+    assert rerun == ["02-quality-assess", "03-pool", "04-subgroup"], rerun
     dry, rerun = _stages_make_would_run(out, raw, "SCENARIO=with-2022-trials")
     assert rerun == sorted(STAGES), rerun
+
+
+def _touched(path, out, raw):
+    """The stages make would rerun after *path* (a package file) changed; its mtime is restored."""
+    stat = path.stat()
+    try:
+        os.utime(path, (stat.st_atime, stat.st_mtime + 3600))
+        return _stages_make_would_run(out, raw)[1]
+    finally:
+        os.utime(path, (stat.st_atime, stat.st_mtime))
+
+
+def test_a_package_change_reruns_only_the_stages_that_import_it(e2e_run, e2e_raw, tmp_path):
+    out, raw = _private_copy(e2e_run, e2e_raw, tmp_path)
+    lib = ROOT / "lib" / "mscmeta"
+    assert _touched(lib / "plots" / "funnel.py", out, raw) == ["03-pool"]
+    assert _touched(lib / "review" / "secondary_figures.py", out, raw) == ["05-secondary-outcomes"]
+    assert _touched(lib / "plots" / "forest.py", out, raw) == ["03-pool", "04-subgroup"]
+    assert _touched(lib / "engine" / "tau2.py", out, raw) == sorted(STAGES)
 
 
 def test_two_runs_give_byte_identical_tables_and_figures(e2e_run, e2e_raw, tmp_path):

@@ -384,3 +384,24 @@ def test_context_markdown_counts_from_the_data(good):
     assert "3 of 4 studies in the mortality analysis have counts derived" in text
     assert "B (derived), D (later review) and E (derived)" in text
     assert "not available" in context_markdown(df, studies, None)
+
+
+def test_summary_plot_weights_follow_the_primary_analysis_parameters():
+    """Stage 02 weights its summary plots by the primary analysis of the same parameters as
+    stage 03 (issue: they were fixed to OR/MH/fixed/revman whatever MEASURE or ZERO_CELL said)."""
+    from conftest import FIXTURE_DATA
+    from mscmeta.engine.binary import meta_binary
+    from mscmeta.review.scenarios import analysis_mortality
+    from mscmeta.review.sheets import ARM_COLUMNS, load_raw
+
+    raw = load_raw(FIXTURE_DATA)
+    rows = analysis_mortality(raw, "primary")
+    for params in ({"measure": "RR"}, {"measure": "RD"}, {"zero_cell": "none"}, {"model": "random", "tau2_method": "DL"}):
+        weights, note = resolve_weights("", raw, "primary", **params)
+        kwargs = {"measure": "OR", "method": "MH", "model": "fixed", "zero_cell": "revman", **params}
+        expected = meta_binary(rows, columns=ARM_COLUMNS, **kwargs).studies.set_index("study")["weight"].fillna(0.0)
+        assert weights.to_dict() == pytest.approx(expected.to_dict()), params
+    rr, _ = resolve_weights("", raw, "primary", measure="RR")
+    orr, note = resolve_weights("", raw, "primary")
+    assert rr.to_dict() != pytest.approx(orr.to_dict())
+    assert "Mantel–Haenszel random-effects" in resolve_weights("", raw, "primary", model="random")[1]

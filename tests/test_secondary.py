@@ -258,7 +258,7 @@ def test_fewer_than_two_comparable_studies_is_descriptive_with_a_reason():
     assert oa.status == "descriptive only" and oa.analyses == ()
     assert oa.reason.startswith("descriptive only: 1 study with comparable data in both arms (aaa2020)")
     assert "pooling needs at least 2" in oa.reason and "bbb2021: direction only" in oa.reason
-    row = S.pooled_table([oa]).iloc[0]
+    row = S.secondary_pooled_table([oa]).iloc[0]
     assert row["analysis"] == "descriptive only" and np.isnan(row["estimate"]) and row["note"] == oa.reason
 
 

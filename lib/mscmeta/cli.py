@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mscmeta.engine.binary import meta_binary
+
 USAGE_ERROR = 2
 
 
@@ -74,8 +76,6 @@ def _read_csv(path: str) -> pd.DataFrame:
 
 def run_pool(args: argparse.Namespace) -> str:
     """Run ``pool`` and return the text to print."""
-    from mscmeta.engine.binary import meta_binary
-
     data = _read_csv(args.file)
     data = data.apply(lambda col: col.str.strip())
     result = meta_binary(

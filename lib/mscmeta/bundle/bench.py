@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from mscmeta.engine import sensitivity
 from mscmeta.engine.binary import meta_binary
 from mscmeta.engine.tau2 import TAU2_METHODS
 
@@ -45,11 +46,7 @@ def bcg_table() -> pd.DataFrame:
 
 
 def _sensitivity_functions() -> tuple[Callable | None, Callable | None]:
-    try:
-        from mscmeta.engine import sensitivity
-    except ImportError:
-        return None, None
-    return getattr(sensitivity, "leave_one_out", None), getattr(sensitivity, "cumulative", None)
+    return sensitivity.leave_one_out, sensitivity.cumulative
 
 
 def analysis_set(data: pd.DataFrame) -> list:

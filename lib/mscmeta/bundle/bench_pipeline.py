@@ -31,7 +31,7 @@ def _timed(cmd: list[str]) -> float:
 
 
 def _empty_notebooks(folder: Path, stems: list[str]) -> list[Path]:
-    import nbformat
+    import nbformat  # deferred on purpose: only the benchmark needs it
 
     paths = []
     for stem in stems:

@@ -15,6 +15,8 @@ import sys
 import tokenize
 from pathlib import Path
 
+from mscmeta.bundle.io import write_text
+
 #: Upper bound on lines of code per notebook: logic belongs in lib/mscmeta.
 MAX_CODE_LINES = 120
 #: Parameters that must be present (as paths) in every notebook that writes outputs.
@@ -94,7 +96,7 @@ def check_notebook(path: str | Path) -> list[str]:
 
 def strip_notebook(path: str | Path) -> bool:
     """Remove outputs, execution counts and volatile metadata in place; return True if changed."""
-    import nbformat
+    import nbformat  # deferred on purpose: heavy, and the check command does not need it
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -109,8 +111,6 @@ def strip_notebook(path: str | Path) -> bool:
         nb.metadata.pop(key, None)
     after = nbformat.writes(nb)
     if after != before:
-        from mscmeta.bundle.io import write_text
-
         write_text(path, after + "\n" if not after.endswith("\n") else after)
         return True
     return False

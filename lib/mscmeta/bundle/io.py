@@ -133,7 +133,7 @@ def save_figure(fig, path_stem: str | os.PathLike, dpi: int = 200, close: bool =
     close : bool
         Close the figure after saving (batch runs); leave it open for display in notebooks.
     """
-    import matplotlib as mpl
+    import matplotlib as mpl  # deferred on purpose: stages that write only tables need not load matplotlib
     import matplotlib.pyplot as plt
 
     stem = Path(path_stem)

@@ -65,7 +65,7 @@ def parse_assignments(items: list[str]) -> dict[str, object]:
 
 def declared_parameters(notebook: Path) -> dict[str, dict]:
     """The parameters a notebook declares in its ``parameters`` cell (papermill's inspection)."""
-    import papermill
+    import papermill  # deferred on purpose: heavy (jupyter, nbclient); argument parsing does not need it
 
     return dict(papermill.inspect_notebook(str(notebook)))
 
@@ -117,7 +117,7 @@ def run_stage(
     Path
         The executed notebook in ``<out>/notebooks``.
     """
-    import papermill
+    import papermill  # deferred on purpose (see declared_parameters)
     from papermill.exceptions import PapermillExecutionError
 
     notebook = Path(notebook).resolve()

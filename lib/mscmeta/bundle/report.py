@@ -14,6 +14,7 @@ opened offline.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import html
 import os
@@ -48,7 +49,7 @@ STAGE_TITLES = {
 
 
 def _exporter(code_free: bool):
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # deferred on purpose: heavy, loaded only when rendering
 
     exporter = HTMLExporter(
         template_name=TEMPLATE_NAME,
@@ -63,7 +64,7 @@ def _exporter(code_free: bool):
 
 def render_notebook(executed: Path, html_dir: Path) -> list[Path]:
     """Write ``<stage>.html`` and ``<stage>-report.html`` for one executed notebook."""
-    import nbformat
+    import nbformat  # deferred on purpose (see _exporter)
 
     nb = nbformat.read(executed, as_version=4)
     written = []
@@ -134,8 +135,6 @@ def render_all(out: str | os.PathLike) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m mscmeta.bundle.report", description="Render executed notebooks as HTML.")
     parser.add_argument("--out", default="outputs", help="outputs root (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -379,51 +379,65 @@ def egger_test(
         raise DataError(f"unknown predictor {predictor!r}; valid values: {', '.join(_PREDICTORS)}")
     method = _canonical_tau2(tau2_method) if model == "rma" else "FE"
     y, v, _ = _effects(yi, vi, studies, "The regression (Egger) test")
-    k = len(y)
+    x = _egger_predictor(predictor, v, ni, y.shape)
+    X = np.column_stack([np.ones(len(y)), x])
+    if model == "lm":
+        fit = _egger_lm(y, v, X, level)
+        description = ("Egger regression test: weighted regression with multiplicative dispersion, predictor "
+                       f"{_PREDICTORS[predictor]} (metafor regtest model='lm')")
+    else:
+        fit = _egger_rma(y, v, X, method, hksj, level)
+        kind = "fixed-effects" if method == "FE" else f"mixed-effects (tau2 {method}{', Knapp-Hartung' if hksj else ''})"
+        description = (f"Egger-type regression test: {kind} meta-regression, predictor {_PREDICTORS[predictor]} "
+                       "(metafor regtest model='rma')")
+    beta, se, crit = fit["beta"], fit["se"], fit["crit"]
+    has_limit = predictor in ("sei", "vi", "ninv", "sqrtninv")
+    limit = (float(beta[0]), float(beta[0] - crit * se[0]), float(beta[0] + crit * se[0])) if has_limit else (np.nan,) * 3
+    return BiasTest(
+        test="Egger", method=description, k=len(y), statistic=fit["stat"], statistic_name=fit["name"], df=fit["df"],
+        p_value=fit["p"], coefficient=float(beta[1]), se=float(se[1]),
+        limit_estimate=limit[0], limit_ci_low=limit[1], limit_ci_high=limit[2],
+        caveat=small_study_caveat(len(y)),
+    )
+
+
+def _egger_predictor(predictor: str, v: np.ndarray, ni: ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray:
+    """The regressor of the Egger test (metafor ``regtest`` ``predictor``)."""
     if predictor in ("sei", "vi"):
         x = np.sqrt(v) if predictor == "sei" else v
     else:
         if ni is None:
             raise DataError(f"predictor {predictor!r} needs the sample sizes 'ni'")
         n = np.atleast_1d(np.asarray(ni, dtype=float))
-        if n.shape != y.shape or not np.all(np.isfinite(n)) or np.any(n <= 0):
+        if n.shape != shape or not np.all(np.isfinite(n)) or np.any(n <= 0):
             raise DataError("'ni' must hold one positive sample size per study")
         x = {"ni": n, "ninv": 1.0 / n, "sqrtni": np.sqrt(n), "sqrtninv": 1.0 / np.sqrt(n)}[predictor]
     if np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))):
         raise DataError(f"the regression test is not defined: all studies have the same {_PREDICTORS[predictor]}")
-    X = np.column_stack([np.ones(k), x])
-    has_limit = predictor in ("sei", "vi", "ninv", "sqrtninv")
-    if model == "lm":
-        beta, vb, dof = _wls(y, X, 1.0 / v)
-        se = np.sqrt(np.diag(vb))
-        stat = float(beta[1] / se[1])
-        p = float(2.0 * stats.t.sf(abs(stat), dof))
-        crit = float(stats.t.ppf(0.5 + level / 2.0, dof))
-        name, df_out = "t", float(dof)
-        description = f"Egger regression test: weighted regression with multiplicative dispersion, predictor {_PREDICTORS[predictor]} (metafor regtest model='lm')"
-    else:
-        fit = _metareg(y, v, X, method, hksj=hksj)
-        beta, vb = fit["beta"], fit["vb"]
-        se = np.sqrt(np.diag(vb))
-        stat = float(beta[1] / se[1])
-        if hksj:
-            dof = fit["dof"]
-            p = float(2.0 * stats.t.sf(abs(stat), dof))
-            crit = float(stats.t.ppf(0.5 + level / 2.0, dof))
-            name, df_out = "t", float(dof)
-        else:
-            p = float(2.0 * stats.norm.sf(abs(stat)))
-            crit = float(stats.norm.ppf(0.5 + level / 2.0))
-            name, df_out = "z", None
-        kind = "fixed-effects" if method == "FE" else f"mixed-effects (tau2 {method}{', Knapp-Hartung' if hksj else ''})"
-        description = f"Egger-type regression test: {kind} meta-regression, predictor {_PREDICTORS[predictor]} (metafor regtest model='rma')"
-    limit = (float(beta[0]), float(beta[0] - crit * se[0]), float(beta[0] + crit * se[0])) if has_limit else (np.nan,) * 3
-    return BiasTest(
-        test="Egger", method=description, k=k, statistic=stat, statistic_name=name, df=df_out,
-        p_value=p, coefficient=float(beta[1]), se=float(se[1]),
-        limit_estimate=limit[0], limit_ci_low=limit[1], limit_ci_high=limit[2],
-        caveat=small_study_caveat(k),
-    )
+    return x
+
+
+def _egger_lm(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float) -> dict:
+    """Weighted least squares with multiplicative dispersion; t test on the slope (k - 2 df)."""
+    beta, vb, dof = _wls(y, X, 1.0 / v)
+    se = np.sqrt(np.diag(vb))
+    stat = float(beta[1] / se[1])
+    return {"beta": beta, "se": se, "stat": stat, "p": float(2.0 * stats.t.sf(abs(stat), dof)),
+            "crit": float(stats.t.ppf(0.5 + level / 2.0, dof)), "name": "t", "df": float(dof)}
+
+
+def _egger_rma(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, hksj: bool, level: float) -> dict:
+    """Meta-regression with additive tau^2; z test on the slope (t with Knapp-Hartung)."""
+    fit = _metareg(y, v, X, method, hksj=hksj)
+    beta = fit["beta"]
+    se = np.sqrt(np.diag(fit["vb"]))
+    stat = float(beta[1] / se[1])
+    if hksj:
+        dof = fit["dof"]
+        return {"beta": beta, "se": se, "stat": stat, "p": float(2.0 * stats.t.sf(abs(stat), dof)),
+                "crit": float(stats.t.ppf(0.5 + level / 2.0, dof)), "name": "t", "df": float(dof)}
+    return {"beta": beta, "se": se, "stat": stat, "p": float(2.0 * stats.norm.sf(abs(stat))),
+            "crit": float(stats.norm.ppf(0.5 + level / 2.0)), "name": "z", "df": None}
 
 
 def begg_test(yi: ArrayLike, vi: ArrayLike, *, studies: Sequence[object] | None = None) -> BiasTest:
@@ -704,59 +718,18 @@ def trim_and_fill(
     method = "FE" if model == "fixed" else _canonical_tau2(tau2_method)
     y_obs, v_obs, labels = _effects(yi, vi, studies, "Trim and fill")
     k = len(y_obs)
-
-    if side is None:
-        if np.ptp(v_obs) == 0:
-            raise DataError("trim and fill cannot choose a side: all studies have the same variance; give side='left' or 'right'")
-        X = np.column_stack([np.ones(k), np.sqrt(v_obs)])
-        side = "right" if _metareg(y_obs, v_obs, X, method)["beta"][1] < 0 else "left"
-
+    side = side if side is not None else _trim_fill_side(y_obs, v_obs, method)
     y = -y_obs if side == "right" else y_obs.copy()
     order = np.argsort(y, kind="stable")
     y, v = y[order], v_obs[order]
-
-    k0, k0_prev, it = 0, -1, 0
-    se_k0 = float("nan")
-    beta = float("nan")
-    ones = np.ones(k)
-    while k0 != k0_prev:
-        k0_prev = k0
-        it += 1
-        if it > maxiter:
-            raise DataError("trim and fill did not converge")
-        m = k - k0
-        beta = float(_metareg(y[:m], v[:m], ones[:m, None], method)["beta"][0])
-        centred = y - beta
-        ranks = stats.rankdata(np.abs(centred), method="ordinal")
-        signed = np.sign(centred) * ranks
-        if estimator == "R0":
-            negative = -signed[signed < 0]
-            k0_raw = (k - (negative.max() if negative.size else 0.0)) - 1.0
-            se_k0 = float(np.sqrt(2.0 * max(0.0, k0_raw) + 2.0))
-        else:
-            sr = float(signed[signed > 0].sum())
-            if estimator == "L0":
-                k0_raw = (4.0 * sr - k * (k + 1.0)) / (2.0 * k - 1.0)
-            else:
-                k0_raw = k - 0.5 - np.sqrt(2.0 * k**2 - 4.0 * sr + 0.25)
-            var_sr = (k * (k + 1.0) * (2.0 * k + 1.0) + 10.0 * k0_raw**3 + 27.0 * k0_raw**2 + 17.0 * k0_raw
-                      - 18.0 * k * k0_raw**2 - 18.0 * k * k0_raw + 6.0 * k**2 * k0_raw) / 24.0
-            if estimator == "L0":
-                se_k0 = float(4.0 * np.sqrt(max(var_sr, 0.0)) / (2.0 * k - 1.0))
-            else:
-                se_k0 = float(2.0 * np.sqrt(max(var_sr, 0.0)) / np.sqrt((k - 0.5) ** 2 - k0_raw * (2.0 * k - k0_raw - 1.0)))
-        k0 = int(max(0.0, float(np.round(k0_raw))))  # R round(): half to even
-        k0 = min(k0, k - 1)
-        se_k0 = max(0.0, se_k0)
-
+    k0, se_k0, beta = _trim_iterations(y, v, method, estimator, maxiter)
     imputed_y = 2.0 * beta - y[k - k0:]
     if side == "right":
         imputed_y = -imputed_y
-    imputed_v = v[k - k0:]
     filled = pd.DataFrame({
         "study": list(labels) + [f"Filled {i + 1}" for i in range(k0)],
         "yi": np.concatenate([y_obs, imputed_y]),
-        "vi": np.concatenate([v_obs, imputed_v]),
+        "vi": np.concatenate([v_obs, v[k - k0:]]),
         "filled": [False] * k + [True] * k0,
     })
     if model == "fixed":
@@ -770,6 +743,56 @@ def trim_and_fill(
         k0=k0, se_k0=se_k0, side=side, estimator=estimator, p_k0=p_k0, k=k, filled=filled, fit=fit,
         model=model, tau2_method=None if model == "fixed" else method, caveat=small_study_caveat(k),
     )
+
+
+def _trim_fill_side(y: np.ndarray, v: np.ndarray, method: str) -> str:
+    """The side where studies are missing: opposite to the sign of the Egger-type slope (metafor)."""
+    if np.ptp(v) == 0:
+        raise DataError("trim and fill cannot choose a side: all studies have the same variance; give side='left' or 'right'")
+    X = np.column_stack([np.ones(len(y)), np.sqrt(v)])
+    return "right" if _metareg(y, v, X, method)["beta"][1] < 0 else "left"
+
+
+def _k0_estimate(signed: np.ndarray, k: int, estimator: str) -> tuple[float, float]:
+    """Duval & Tweedie's estimate of the number of missing studies and its standard error."""
+    if estimator == "R0":
+        negative = -signed[signed < 0]
+        k0_raw = (k - (negative.max() if negative.size else 0.0)) - 1.0
+        return k0_raw, float(np.sqrt(2.0 * max(0.0, k0_raw) + 2.0))
+    sr = float(signed[signed > 0].sum())
+    if estimator == "L0":
+        k0_raw = (4.0 * sr - k * (k + 1.0)) / (2.0 * k - 1.0)
+    else:
+        k0_raw = k - 0.5 - np.sqrt(2.0 * k**2 - 4.0 * sr + 0.25)
+    var_sr = (k * (k + 1.0) * (2.0 * k + 1.0) + 10.0 * k0_raw**3 + 27.0 * k0_raw**2 + 17.0 * k0_raw
+              - 18.0 * k * k0_raw**2 - 18.0 * k * k0_raw + 6.0 * k**2 * k0_raw) / 24.0
+    if estimator == "L0":
+        return k0_raw, float(4.0 * np.sqrt(max(var_sr, 0.0)) / (2.0 * k - 1.0))
+    return k0_raw, float(2.0 * np.sqrt(max(var_sr, 0.0)) / np.sqrt((k - 0.5) ** 2 - k0_raw * (2.0 * k - k0_raw - 1.0)))
+
+
+def _trim_iterations(y: np.ndarray, v: np.ndarray, method: str, estimator: str, maxiter: int) -> tuple[int, float, float]:
+    """Trim the k0 most extreme studies, re-estimate, recount, until k0 is stable (metafor ``trimfill``).
+
+    *y* is sorted with the missing side on the left. Returns ``(k0, se_k0, estimate of the trimmed set)``.
+    """
+    k = len(y)
+    k0, k0_prev, it = 0, -1, 0
+    se_k0, beta = float("nan"), float("nan")
+    ones = np.ones(k)
+    while k0 != k0_prev:
+        k0_prev = k0
+        it += 1
+        if it > maxiter:
+            raise DataError("trim and fill did not converge")
+        m = k - k0
+        beta = float(_metareg(y[:m], v[:m], ones[:m, None], method)["beta"][0])
+        centred = y - beta
+        signed = np.sign(centred) * stats.rankdata(np.abs(centred), method="ordinal")
+        k0_raw, se_k0 = _k0_estimate(signed, k, estimator)
+        k0 = min(int(max(0.0, float(np.round(k0_raw)))), k - 1)  # R round(): half to even
+        se_k0 = max(0.0, se_k0)
+    return k0, se_k0, beta
 
 
 # ---------------------------------------------------------------------------

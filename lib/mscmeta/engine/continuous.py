@@ -60,8 +60,8 @@ __all__ = [
 #: Default input columns of :func:`meta_continuous` (t = intervention arm, c = control).
 CONTINUOUS_COLUMNS: tuple[str, ...] = ("study", "mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c")
 
-#: Human-readable names of the three scenarios of :func:`fivenum_to_mean_sd`.
-SCENARIOS: dict[str, str] = {
+#: Human-readable names of the three cases (what is reported) of :func:`fivenum_to_mean_sd`.
+FIVENUM_CASES: dict[str, str] = {
     "S1": "median, range",
     "S2": "median, IQR",
     "S3": "median, IQR, range",
@@ -231,7 +231,7 @@ def _method_label(scenario: str, has_median: bool, dist: str) -> str:
     if not scenario:
         return ""
     sd_method = "Shi 2020" if scenario == "S3" else "Wan 2014"
-    label = f"Luo 2018 / {sd_method} ({SCENARIOS[scenario]})" if has_median else f"{sd_method} SD only ({SCENARIOS[scenario].replace('median, ', '')})"
+    label = f"Luo 2018 / {sd_method} ({FIVENUM_CASES[scenario]})" if has_median else f"{sd_method} SD only ({FIVENUM_CASES[scenario].replace('median, ', '')})"
     if dist == "lnorm":
         label += ", log-normal (Shi 2020b)"
     return label
@@ -317,72 +317,73 @@ def fivenum_to_mean_sd(
         raise DataError(f"unknown dist {dist!r}; valid values: norm, lnorm")
     n_arr = np.atleast_1d(np.asarray(n, dtype=float))
     k = n_arr.shape[0]
-
-    def column(values: ArrayLike | None, name: str) -> np.ndarray:
-        if values is None:
-            return np.full(k, np.nan)
-        try:
-            arr = np.atleast_1d(np.asarray(values, dtype=float))
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{source or 'input'}: column '{name}' has a non-numeric value") from exc
-        if arr.shape != (k,):
-            raise DataError(f"{source or 'input'}: '{name}' has {arr.shape[0]} values but n has {k}")
-        return arr
-
-    values = {
-        "min": column(minimum, "min"),
-        "q1": column(q1, "q1"),
-        "median": column(median, "median"),
-        "q3": column(q3, "q3"),
-        "max": column(maximum, "max"),
-    }
+    given = {"min": minimum, "q1": q1, "median": median, "q3": q3, "max": maximum}
+    values = {name: _summary_column(v, name, k, source) for name, v in given.items()}
     labels = [str(s) for s in study] if study is not None else [f"row {i + 1}" for i in range(k)]
     where = f"{source}: " if source else ""
-
     rows = []
     for i in range(k):
         row = {name: float(arr[i]) for name, arr in values.items()}
-        present = [(name, v) for name, v in row.items() if np.isfinite(v)]
-        ordered = [v for _, v in present]
-        if any(b < a for a, b in zip(ordered, ordered[1:])):
-            names = " <= ".join(name for name, _ in present)
-            raise DataError(f"{where}study '{labels[i]}': {names} is not true ({', '.join(f'{nm}={v:g}' for nm, v in present)})")
-        if dist == "lnorm" and any(v <= 0 for v in ordered):
-            raise DataError(f"{where}study '{labels[i]}': log-normal conversion needs positive summary values")
-        n_i = float(n_arr[i])
-        out = {"n": n_i, "mean": np.nan, "sd": np.nan, "scenario": "", "method": "",
-               "skew_statistic": np.nan, "skew_critical": np.nan, "skewed": False,
-               "converted": False, "note": ""}
-        if not np.isfinite(n_i) or n_i < 5:
-            out["note"] = "n < 5 or missing: conversion methods not applicable (metafor conv.fivenum excludes n < 5)"
-            rows.append(out)
-            continue
-        scenario, mean, sd, stat, crit = _convert_row(
-            row["min"], row["q1"], row["median"], row["q3"], row["max"], n_i, dist, transf
-        )
-        if not scenario:
-            out["note"] = "needs the range (min, max) and/or the IQR (q1, q3)"
-            rows.append(out)
-            continue
-        has_median = bool(np.isfinite(row["median"]))
-        skewed = bool(np.isfinite(stat) and stat >= crit)
-        out.update(scenario=scenario, method=_method_label(scenario, has_median, dist),
-                   skew_statistic=stat, skew_critical=crit, skewed=skewed)
-        if test and skewed:
-            out["note"] = (f"skewness test significant (Shi et al. 2023: {stat:.3f} >= {crit:.3f}); "
-                           "not converted — consider dist='lnorm' or report as median")
-            rows.append(out)
-            continue
-        out.update(mean=mean if has_median else np.nan, sd=sd, converted=True)
-        if not has_median:
-            out["note"] = "median missing: SD estimated, mean not"
-        elif skewed:
-            out["note"] = f"skewness test significant ({stat:.3f} >= {crit:.3f}) but converted (test=False)"
-        rows.append(out)
+        _check_order(row, dist, f"{where}study '{labels[i]}'")
+        rows.append(_fivenum_row(row, float(n_arr[i]), dist, transf, test))
     frame = pd.DataFrame(rows)
     if study is not None:
         frame.insert(0, "study", labels)
     return frame
+
+
+def _summary_column(values: ArrayLike | None, name: str, k: int, source: str | None) -> np.ndarray:
+    """One summary statistic as k floats (NaN where not reported)."""
+    if values is None:
+        return np.full(k, np.nan)
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{source or 'input'}: column '{name}' has a non-numeric value") from exc
+    if arr.shape != (k,):
+        raise DataError(f"{source or 'input'}: '{name}' has {arr.shape[0]} values but n has {k}")
+    return arr
+
+
+def _check_order(row: Mapping[str, float], dist: str, where: str) -> None:
+    """min <= q1 <= median <= q3 <= max over the values present; positive values for log-normal."""
+    present = [(name, v) for name, v in row.items() if np.isfinite(v)]
+    ordered = [v for _, v in present]
+    if any(b < a for a, b in zip(ordered, ordered[1:])):
+        names = " <= ".join(name for name, _ in present)
+        raise DataError(f"{where}: {names} is not true ({', '.join(f'{nm}={v:g}' for nm, v in present)})")
+    if dist == "lnorm" and any(v <= 0 for v in ordered):
+        raise DataError(f"{where}: log-normal conversion needs positive summary values")
+
+
+def _fivenum_row(row: Mapping[str, float], n_i: float, dist: str, transf: bool, test: bool) -> dict:
+    """The conversion of one row, with the skewness test and the note saying what was done."""
+    out = {"n": n_i, "mean": np.nan, "sd": np.nan, "scenario": "", "method": "",
+           "skew_statistic": np.nan, "skew_critical": np.nan, "skewed": False,
+           "converted": False, "note": ""}
+    if not np.isfinite(n_i) or n_i < 5:
+        out["note"] = "n < 5 or missing: conversion methods not applicable (metafor conv.fivenum excludes n < 5)"
+        return out
+    scenario, mean, sd, stat, crit = _convert_row(
+        row["min"], row["q1"], row["median"], row["q3"], row["max"], n_i, dist, transf
+    )
+    if not scenario:
+        out["note"] = "needs the range (min, max) and/or the IQR (q1, q3)"
+        return out
+    has_median = bool(np.isfinite(row["median"]))
+    skewed = bool(np.isfinite(stat) and stat >= crit)
+    out.update(scenario=scenario, method=_method_label(scenario, has_median, dist),
+               skew_statistic=stat, skew_critical=crit, skewed=skewed)
+    if test and skewed:
+        out["note"] = (f"skewness test significant (Shi et al. 2023: {stat:.3f} >= {crit:.3f}); "
+                       "not converted — consider dist='lnorm' or report as median")
+        return out
+    out.update(mean=mean if has_median else np.nan, sd=sd, converted=True)
+    if not has_median:
+        out["note"] = "median missing: SD estimated, mean not"
+    elif skewed:
+        out["note"] = f"skewness test significant ({stat:.3f} >= {crit:.3f}) but converted (test=False)"
+    return out
 
 
 # ---------------------------------------------------------------------------

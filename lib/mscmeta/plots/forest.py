@@ -31,10 +31,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Polygon
 
 from mscmeta.plots import style
+from mscmeta.plots.axes import set_ticks
 from mscmeta.plots.robplots import ROB_COLOURS, ROB_SYMBOLS
 
 #: Effect-measure names as RevMan writes them in the column header.
@@ -445,10 +450,6 @@ def _ratio_ticks(lo: float, hi: float) -> list[float]:
     return [v for v in (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0) if lo <= v <= hi]
 
 
-def _tick_label(v: float) -> str:
-    return f"{v:g}".replace("-", "\u2212")
-
-
 def _rob_letter(j: int) -> str:
     """Column letters of the risk-of-bias panel (A, B, …), explained in a legend as in RevMan."""
     return chr(ord("A") + j)
@@ -456,9 +457,6 @@ def _rob_letter(j: int) -> str:
 
 def _text_width(text: str, fontsize: float, bold: bool = False) -> float:
     """Width of *text* in inches as the Agg renderer lays it out (DejaVu Sans)."""
-    from matplotlib.backends.backend_agg import RendererAgg
-    from matplotlib.font_manager import FontProperties
-
     if not text:
         return 0.0
     renderer = RendererAgg(10, 10, 72)
@@ -531,84 +529,85 @@ def _cells(r: ForestRow, compact: bool) -> dict[str, str]:
     return {"events_t": r.events_t, "n_t": r.n_t, "events_c": r.events_c, "n_c": r.n_c, "weight": r.weight}
 
 
-def _draw(
-    rows: list[ForestRow],
-    *,
-    ratio: bool,
-    effect_title: str,
-    arm_labels: tuple[str, str],
-    favours: tuple[str, str],
-    width: float,
-    fontsize: float,
-    title: str | None,
-    xlim: tuple[float, float] | None,
-    compact: bool | None = None,
-):
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon
+@dataclass(frozen=True)
+class _Frame:
+    """The figure of a forest plot: the text axes (inches across), the plot panel and geometry."""
 
-    rob_domains: list[str] = []
+    fig: object
+    ax_text: object
+    ax: object
+    n: int
+    height: float
+    row_h: float
+    axis_h: float
+    scale: float
+
+
+def _rob_domains(rows: Sequence[ForestRow]) -> list[str]:
+    domains: list[str] = []
     for r in rows:
         for d in r.rob:
-            if d not in rob_domains:
-                rob_domains.append(d)
-    legend = []
-    if rob_domains:
-        legend = ["Risk of bias: " + "; ".join(f"({_rob_letter(j)}) {d}" for j, d in enumerate(rob_domains)),
-                  "+ low, − some concerns / moderate, X high / serious, ! critical, ? no information"]
-    n = len(rows)
+            if d not in domains:
+                domains.append(d)
+    return domains
 
+
+def _rob_legend(domains: Sequence[str]) -> list[str]:
+    if not domains:
+        return []
+    return ["Risk of bias: " + "; ".join(f"({_rob_letter(j)}) {d}" for j, d in enumerate(domains)),
+            "+ low, − some concerns / moderate, X high / serious, ! critical, ? no information"]
+
+
+def _headers(effect_title: str) -> dict:
     first, second = effect_title.split("\n", 1)
     short = f"{_MEASURE_SHORT.get(first, first)} [{second.rsplit(', ', 1)[-1]}]"
-    headers = {
+    return {
         "full": {"study": "Study or Subgroup", "effect": (first, second)},
         "compact": {"study": "Study", "effect": ("", short)},
     }
-    layout = _layout(rows, width, fontsize, compact, len(rob_domains), headers)
-    cols_in, plot_left, plot_width, char = layout["cols"], layout["plot_left"], layout["plot_width"], layout["char"]
-    rob_step = layout["rob_step"]
 
+
+def _frame(n: int, n_legend: int, layout: dict, width: float, fontsize: float, title: str | None) -> _Frame:
+    """The figure with its two axes: text across the whole width, the plot panel in its column."""
     scale = fontsize / 7.0
     row_h, header_h, footer_h = ROW_HEIGHT * scale, HEADER_HEIGHT * scale, FOOTER_HEIGHT * scale
     axis_h = footer_h
-    footer_h += len(legend) * row_h
+    footer_h += n_legend * row_h
     rows_height = n * row_h
-    top = header_h + (0.25 * scale if title else 0.0)
-    height = top + rows_height + footer_h
+    height = header_h + (0.25 * scale if title else 0.0) + rows_height + footer_h
     fig = plt.figure(figsize=(width, height))
-
-    def fx(inches: float) -> float:
-        return inches / width
-
-    y0 = footer_h / height
-    h = rows_height / height
+    y0, h = footer_h / height, rows_height / height
     ax_text = fig.add_axes((0.0, y0, 1.0, h))
     ax_text.set_xlim(0, width)
     ax_text.set_ylim(n - 0.5, -0.5)
     ax_text.axis("off")
-    ax = fig.add_axes((fx(plot_left), y0, fx(plot_width), h))
+    ax = fig.add_axes((layout["plot_left"] / width, y0, layout["plot_width"] / width, h))
     ax.set_ylim(n - 0.5, -0.5)
     ax.patch.set_visible(False)  # long statistics lines may run under the plot panel
+    return _Frame(fig, ax_text, ax, n, height, row_h, axis_h, scale)
 
+
+def _x_axis(ax, rows: Sequence[ForestRow], ratio: bool, xlim, fontsize: float) -> tuple[float, float, float]:
+    """Limits, ticks and spines of the plot panel; returns (low limit, high limit, line of no effect)."""
     lo_lim, hi_lim = xlim if xlim is not None else _axis_limits(rows, ratio)
     if ratio:
         ax.set_xscale("log")
-        ticks = _ratio_ticks(lo_lim, hi_lim)
-        ref = 1.0
+        ticks, ref = _ratio_ticks(lo_lim, hi_lim), 1.0
     else:
-        ticks = list(np.linspace(lo_lim, hi_lim, 5))
-        ref = 0.0
+        ticks, ref = list(np.linspace(lo_lim, hi_lim, 5)), 0.0
     ax.set_xlim(lo_lim, hi_lim)
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([_tick_label(t) for t in ticks], fontsize=fontsize - 0.5)
-    ax.xaxis.set_minor_locator(plt.NullLocator())
+    set_ticks(ax, ticks, fontsize=fontsize - 0.5)
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.tick_params(axis="x", length=2.5, pad=1.5)
+    return lo_lim, hi_lim, ref
 
-    kw = dict(fontsize=fontsize, va="center")
-    # Column headers.
+
+def _column_headers(frame: _Frame, layout: dict, arm_labels: tuple[str, str], effect_title: str,
+                    n_rob: int, fontsize: float, title: str | None) -> None:
+    ax_text, cols_in, kw = frame.ax_text, layout["cols"], dict(fontsize=fontsize, va="center")
     head_y1, head_y2 = -2.2, -1.2
     ax_text.text(0.02, head_y2, layout["head"]["study"], fontweight="bold", **kw)
     if layout["compact"]:
@@ -625,75 +624,121 @@ def _draw(
     effect_head = layout["head"]["effect"]
     ax_text.text(cols_in["effect"], head_y1, effect_head[0], ha="left", fontweight="bold", **kw)
     ax_text.text(cols_in["effect"], head_y2, effect_head[1], ha="left", fontweight="bold", **kw)
+    first, second = effect_title.split("\n", 1)
+    plot_left, plot_width = layout["plot_left"], layout["plot_width"]
     plot_head = second
     if _text_width(plot_head, fontsize, bold=True) > plot_width and " (" in plot_head:
         plot_head = plot_head.split(" (")[0] + ", " + plot_head.rsplit(", ", 1)[-1]
     ax_text.text(plot_left + plot_width / 2, head_y1, first, ha="center", fontweight="bold", **kw)
     ax_text.text(plot_left + plot_width / 2, head_y2, plot_head, ha="center", fontweight="bold", **kw)
-    rob_x0 = plot_left + plot_width + 1.5 * char
-    for j, d in enumerate(rob_domains):
-        ax_text.text(rob_x0 + rob_step * (j + 0.5), head_y2, _rob_letter(j), ha="center", fontweight="bold", **kw)
+    for j in range(n_rob):
+        ax_text.text(_rob_x(layout, j), head_y2, _rob_letter(j), ha="center", fontweight="bold", **kw)
     for t in ax_text.texts:
         t.set_clip_on(False)
     if title:
-        fig.text(0.01, 1 - 0.12 * scale / height, title, fontsize=fontsize + 1, fontweight="bold", va="center", ha="left")
+        frame.fig.text(0.01, 1 - 0.12 * frame.scale / frame.height, title, fontsize=fontsize + 1, fontweight="bold",
+                       va="center", ha="left")
 
-    # Rows.
+
+def _rob_x(layout: dict, j: int) -> float:
+    """Centre (inches) of risk-of-bias column *j*, right of the plot panel."""
+    rob_x0 = layout["plot_left"] + layout["plot_width"] + 1.5 * layout["char"]
+    return rob_x0 + layout["rob_step"] * (j + 0.5)
+
+
+def _row_text(frame: _Frame, i: int, r: ForestRow, layout: dict, rob_domains: Sequence[str], fontsize: float) -> None:
+    """Label, number cells, effect text and risk-of-bias symbols of row *i*."""
+    ax_text, cols_in, kw = frame.ax_text, layout["cols"], dict(fontsize=fontsize, va="center")
+    weight_kw = {"fontweight": "bold"} if r.kind in ("total", "header") else {}
+    if r.kind in ("study", "total", "events", "header", "pi"):
+        ax_text.text(0.02, i, r.label, ha="left", **kw, **weight_kw)
+    elif r.kind == "text":
+        ax_text.text(0.02, i, r.label, ha="left", **kw)
+    for key, value in _cells(r, layout["compact"]).items():
+        if value:
+            ax_text.text(cols_in[key], i, value, ha="right", **kw, **weight_kw)
+    if r.effect:
+        ax_text.text(cols_in["effect"], i, r.effect, ha="left", **kw, **weight_kw)
+    for j, d in enumerate(rob_domains):
+        judgement = r.rob.get(d, "")
+        colour, symbol = ROB_STYLE.get(judgement.strip().lower(), (style.GREY, "") if judgement else (None, ""))
+        if colour is not None and r.kind == "study":
+            cx = _rob_x(layout, j)
+            ax_text.scatter([cx], [i], s=(0.8 * layout["rob_step"] * 72) ** 2, marker="o", color=colour, zorder=3,
+                            clip_on=False)
+            ax_text.text(cx, i, symbol, ha="center", fontsize=fontsize - 1, va="center", color="black", zorder=4)
+
+
+def _row_marks(ax, i: int, r: ForestRow, limits: tuple[float, float], max_weight: float, max_side_pt: float) -> None:
+    """Square and CI of a study, diamond of a total, bar of a prediction interval."""
+    lo_lim, hi_lim = limits
+    if r.kind == "study" and np.isfinite(r.est):
+        _draw_ci(ax, i, r.lo, r.hi, lo_lim, hi_lim, colour=style.MSC_COLOUR)
+        side = max_side_pt * math.sqrt(max(r.weight_value, 0.0) / max_weight) if np.isfinite(r.weight_value) else 2.0
+        side = max(side, 2.0)
+        if lo_lim <= r.est <= hi_lim:
+            ax.scatter([r.est], [i], s=side**2, marker="s", color=style.MSC_COLOUR, linewidths=0, zorder=3)
+    elif r.kind == "total" and np.isfinite(r.est):
+        d_lo, d_hi = max(r.lo, lo_lim), min(r.hi, hi_lim)
+        ax.add_patch(Polygon([(d_lo, i), (r.est, i - 0.38), (d_hi, i), (r.est, i + 0.38)], closed=True,
+                             facecolor=style.POOLED_COLOUR, edgecolor=style.POOLED_COLOUR, lw=0.5, zorder=3))
+    elif r.kind == "pi" and np.isfinite(r.lo):
+        _draw_ci(ax, i, r.lo, r.hi, lo_lim, hi_lim, colour=style.GREY, lw=2.2)
+
+
+def _draw_rows(frame: _Frame, rows: Sequence[ForestRow], layout: dict, rob_domains: Sequence[str],
+               limits: tuple[float, float], ref: float, fontsize: float) -> None:
     weights = [r.weight_value for r in rows if r.kind == "study" and np.isfinite(r.weight_value)]
     max_weight = max(weights, default=1.0) or 1.0
-    max_side_pt = 0.62 * row_h * 72
+    max_side_pt = 0.62 * frame.row_h * 72
     span = [i for i, r in enumerate(rows) if r.kind in ("study", "total", "header")]
     if span:
-        ax.plot([ref, ref], [min(span) - 0.5, max(span) + 0.5], color="black", lw=0.6, zorder=1)
+        frame.ax.plot([ref, ref], [min(span) - 0.5, max(span) + 0.5], color="black", lw=0.6, zorder=1)
     for i, r in enumerate(rows):
-        weight_kw = {"fontweight": "bold"} if r.kind in ("total", "header") else {}
-        if r.kind in ("study", "total", "events", "header", "pi"):
-            ax_text.text(0.02, i, r.label, ha="left", **kw, **weight_kw)
-        elif r.kind == "text":
-            ax_text.text(0.02, i, r.label, ha="left", **kw)
-        for key, value in _cells(r, layout["compact"]).items():
-            if value:
-                ax_text.text(cols_in[key], i, value, ha="right", **kw, **weight_kw)
-        if r.effect:
-            ax_text.text(cols_in["effect"], i, r.effect, ha="left", **kw, **weight_kw)
-        for j, d in enumerate(rob_domains):
-            judgement = r.rob.get(d, "")
-            colour, symbol = ROB_STYLE.get(judgement.strip().lower(), (style.GREY, "") if judgement else (None, ""))
-            if colour is not None and r.kind == "study":
-                cx = rob_x0 + rob_step * (j + 0.5)
-                ax_text.scatter([cx], [i], s=(0.8 * rob_step * 72) ** 2, marker="o", color=colour, zorder=3, clip_on=False)
-                ax_text.text(cx, i, symbol, ha="center", fontsize=fontsize - 1, va="center", color="black", zorder=4)
-        if r.kind == "study" and np.isfinite(r.est):
-            _draw_ci(ax, i, r.lo, r.hi, lo_lim, hi_lim, colour=style.MSC_COLOUR)
-            side = max_side_pt * math.sqrt(max(r.weight_value, 0.0) / max_weight) if np.isfinite(r.weight_value) else 2.0
-            side = max(side, 2.0)
-            if lo_lim <= r.est <= hi_lim:
-                ax.scatter([r.est], [i], s=side**2, marker="s", color=style.MSC_COLOUR, linewidths=0, zorder=3)
-        elif r.kind == "total" and np.isfinite(r.est):
-            d_lo, d_hi = max(r.lo, lo_lim), min(r.hi, hi_lim)
-            poly = Polygon(
-                [(d_lo, i), (r.est, i - 0.38), (d_hi, i), (r.est, i + 0.38)],
-                closed=True,
-                facecolor=style.POOLED_COLOUR,
-                edgecolor=style.POOLED_COLOUR,
-                lw=0.5,
-                zorder=3,
-            )
-            ax.add_patch(poly)
-        elif r.kind == "pi" and np.isfinite(r.lo):
-            _draw_ci(ax, i, r.lo, r.hi, lo_lim, hi_lim, colour=style.GREY, lw=2.2)
+        _row_text(frame, i, r, layout, rob_domains, fontsize)
+        _row_marks(frame.ax, i, r, limits, max_weight, max_side_pt)
 
-    # "Favours" labels under the axis.
-    fav_y = -(axis_h * 0.62) / rows_height
+
+def _favours_and_legend(frame: _Frame, legend: Sequence[str], favours: tuple[str, str], ratio: bool,
+                        limits: tuple[float, float], ref: float, fontsize: float) -> None:
+    """The "Favours" labels under the axis and the risk-of-bias legend below them."""
+    lo_lim, hi_lim = limits
+    kw = dict(fontsize=fontsize, va="center")
+    fav_y = -(frame.axis_h * 0.62) / (frame.n * frame.row_h)
     for j, line in enumerate(legend):
-        ax_text.text(0.02, n - 0.5 + axis_h / row_h + 0.5 + j, line, ha="left", clip_on=False, **kw)
+        frame.ax_text.text(0.02, frame.n - 0.5 + frame.axis_h / frame.row_h + 0.5 + j, line, ha="left", clip_on=False, **kw)
     if ratio:
         at = (math.log(ref) - math.log(lo_lim)) / (math.log(hi_lim) - math.log(lo_lim))
     else:
         at = (ref - lo_lim) / (hi_lim - lo_lim)
-    ax.text(at - 0.02, fav_y, f"Favours {favours[0]}", transform=ax.transAxes, ha="right", va="center", fontsize=fontsize)
-    ax.text(at + 0.02, fav_y, f"Favours {favours[1]}", transform=ax.transAxes, ha="left", va="center", fontsize=fontsize)
-    return fig
+    frame.ax.text(at - 0.02, fav_y, f"Favours {favours[0]}", transform=frame.ax.transAxes, ha="right", va="center",
+                  fontsize=fontsize)
+    frame.ax.text(at + 0.02, fav_y, f"Favours {favours[1]}", transform=frame.ax.transAxes, ha="left", va="center",
+                  fontsize=fontsize)
+
+
+def _draw(
+    rows: list[ForestRow],
+    *,
+    ratio: bool,
+    effect_title: str,
+    arm_labels: tuple[str, str],
+    favours: tuple[str, str],
+    width: float,
+    fontsize: float,
+    title: str | None,
+    xlim: tuple[float, float] | None,
+    compact: bool | None = None,
+):
+    rob_domains = _rob_domains(rows)
+    legend = _rob_legend(rob_domains)
+    layout = _layout(rows, width, fontsize, compact, len(rob_domains), _headers(effect_title))
+    frame = _frame(len(rows), len(legend), layout, width, fontsize, title)
+    lo_lim, hi_lim, ref = _x_axis(frame.ax, rows, ratio, xlim, fontsize)
+    _column_headers(frame, layout, arm_labels, effect_title, len(rob_domains), fontsize, title)
+    _draw_rows(frame, rows, layout, rob_domains, (lo_lim, hi_lim), ref, fontsize)
+    _favours_and_legend(frame, legend, favours, ratio, (lo_lim, hi_lim), ref, fontsize)
+    return frame.fig
 
 
 def _draw_ci(ax, y: float, lo: float, hi: float, lo_lim: float, hi_lim: float, colour: str, lw: float = 0.8) -> None:

@@ -20,10 +20,14 @@ import math
 import textwrap
 from collections.abc import Mapping
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 
+from mscmeta.engine.bias import funnel_contours
 from mscmeta.plots import style
+from mscmeta.plots.axes import tick_label
 
 #: Significance levels of the contours (two-sided p; metafor ``level=c(90, 95, 99)``).
 CONTOUR_LEVELS = (0.10, 0.05, 0.01)
@@ -64,8 +68,6 @@ def contours_for(result):
 
     ``None`` when no study has an estimable effect.
     """
-    from mscmeta.engine.bias import funnel_contours
-
     pts = funnel_points(result)
     if pts.empty:
         return None
@@ -125,58 +127,75 @@ def funnel_plot(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
     contours = contours if contours is not None else contours_for(result)
     height = height if height is not None else width * 0.95
     fig, ax = plt.subplots(figsize=(width, height))
-    levels = tuple(sorted(CONTOUR_LEVELS))
     if contours is None:
-        k, sei_max, x_extent = 0, 1.0, 1.0
+        k, sei_max, x_extent, levels = 0, 1.0, 1.0, tuple(sorted(CONTOUR_LEVELS))
         ax.text(0.5, 0.5, "No study with an estimable effect", ha="center", va="center", transform=ax.transAxes)
     else:
-        pts = contours.points
-        k = len(pts)
-        sei_max = float(contours.se_max)
-        lines = contours.contours
-        levels = tuple(sorted(float(p) for p in lines["p_level"].unique()))
-        widest = float((lines["high"] - contours.center).abs().max())
-        x_extent = max(float(np.max(np.abs(pts["yi"]))) * 1.15, widest * 1.02)
-        # Shade the whole panel as "p < smallest level", then successively narrower
-        # funnels (larger p levels) with lighter shades; the innermost region is white.
-        ax.fill_between([-x_extent, x_extent], 0, sei_max, color=CONTOUR_SHADES[0], lw=0, zorder=0)
-        for p_level, shade in zip(levels, (*CONTOUR_SHADES[1:], "white"), strict=False):
-            band = lines[np.isclose(lines["p_level"], p_level)]
-            ax.fill_betweenx(band["se"], band["low"], band["high"], color=shade, lw=0, zorder=0)
-        est = float(contours.estimate)
-        ax.plot([est, est], [0, sei_max], color=style.POOLED_COLOUR, lw=0.8, zorder=2)
-        ax.plot(contours.pseudo_ci["low"], contours.pseudo_ci["se"], color=style.POOLED_COLOUR, lw=0.6, ls="--", zorder=2)
-        ax.plot(contours.pseudo_ci["high"], contours.pseudo_ci["se"], color=style.POOLED_COLOUR, lw=0.6, ls="--", zorder=2)
-        ax.axvline(float(contours.center), color=style.GREY, lw=0.5, ls=":", zorder=1)
-        ax.scatter(pts["yi"], pts["se"], s=14, color=style.MSC_COLOUR, edgecolor="black", linewidths=0.4, zorder=3)
+        k, sei_max, x_extent, levels = _draw_funnel(ax, contours)
         if label_points:
-            placed: list[tuple[float, float]] = []
-            for row in pts.sort_values(["se", "yi"], kind="mergesort").itertuples(index=False):
-                text = str(labels.get(str(row.study), row.study)) if labels is not None else str(row.study)
-                # a label near an earlier one (labels are wide: 15% of the x range either side) goes below its point
-                crowded = any(abs(row.se - s0) < 0.04 * sei_max and abs(row.yi - y0) < 0.3 * x_extent for y0, s0 in placed)
-                ax.annotate(text, (row.yi, row.se), xytext=(3, -7 if crowded else 2), textcoords="offset points",
-                            fontsize=5, zorder=4)
-                placed.append((row.yi, row.se))
-
+            _label_points(ax, contours.points, labels, sei_max, x_extent)
     ax.set_ylim(sei_max, 0)
     ax.set_xlim(-x_extent, x_extent)
     ax.set_ylabel("Standard error")
+    _x_axis(ax, result, x_extent)
+    if title:
+        ax.set_title(title)
+    _legend_and_caveat(fig, levels, funnel_caveat(k), width, height, title)
+    return fig
+
+
+def _draw_funnel(ax, contours) -> tuple[int, float, float, tuple[float, ...]]:
+    """Shaded significance contours, the pooled line, pseudo-CI and study points."""
+    pts = contours.points
+    sei_max = float(contours.se_max)
+    lines = contours.contours
+    levels = tuple(sorted(float(p) for p in lines["p_level"].unique()))
+    widest = float((lines["high"] - contours.center).abs().max())
+    x_extent = max(float(np.max(np.abs(pts["yi"]))) * 1.15, widest * 1.02)
+    # Shade the whole panel as "p < smallest level", then successively narrower
+    # funnels (larger p levels) with lighter shades; the innermost region is white.
+    ax.fill_between([-x_extent, x_extent], 0, sei_max, color=CONTOUR_SHADES[0], lw=0, zorder=0)
+    for p_level, shade in zip(levels, (*CONTOUR_SHADES[1:], "white"), strict=False):
+        band = lines[np.isclose(lines["p_level"], p_level)]
+        ax.fill_betweenx(band["se"], band["low"], band["high"], color=shade, lw=0, zorder=0)
+    est = float(contours.estimate)
+    ax.plot([est, est], [0, sei_max], color=style.POOLED_COLOUR, lw=0.8, zorder=2)
+    ax.plot(contours.pseudo_ci["low"], contours.pseudo_ci["se"], color=style.POOLED_COLOUR, lw=0.6, ls="--", zorder=2)
+    ax.plot(contours.pseudo_ci["high"], contours.pseudo_ci["se"], color=style.POOLED_COLOUR, lw=0.6, ls="--", zorder=2)
+    ax.axvline(float(contours.center), color=style.GREY, lw=0.5, ls=":", zorder=1)
+    ax.scatter(pts["yi"], pts["se"], s=14, color=style.MSC_COLOUR, edgecolor="black", linewidths=0.4, zorder=3)
+    return len(pts), sei_max, x_extent, levels
+
+
+def _label_points(ax, pts: pd.DataFrame, labels: Mapping[str, str] | None, sei_max: float, x_extent: float) -> None:
+    placed: list[tuple[float, float]] = []
+    for row in pts.sort_values(["se", "yi"], kind="mergesort").itertuples(index=False):
+        text = str(labels.get(str(row.study), row.study)) if labels is not None else str(row.study)
+        # a label near an earlier one (labels are wide: 15% of the x range either side) goes below its point
+        crowded = any(abs(row.se - s0) < 0.04 * sei_max and abs(row.yi - y0) < 0.3 * x_extent for y0, s0 in placed)
+        ax.annotate(text, (row.yi, row.se), xytext=(3, -7 if crowded else 2), textcoords="offset points",
+                    fontsize=5, zorder=4)
+        placed.append((row.yi, row.se))
+
+
+def _x_axis(ax, result, x_extent: float) -> None:
+    """Ratio measures: log-scale positions labelled with round ratios; RD as it is."""
     measure = str(result.measure).upper()
     if result.is_ratio():
         ticks = [t for t in _ratio_ticks(x_extent) if abs(math.log(t)) <= x_extent]
         ax.set_xticks([math.log(t) for t in ticks])
-        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.set_xticklabels([tick_label(t) for t in ticks])
         name = {"OR": "Odds ratio", "RR": "Risk ratio"}.get(measure, measure)
         ax.set_xlabel(f"{name} (log scale)")
     else:
         ax.set_xlabel("Risk difference" if measure == "RD" else measure)
+
+
+def _legend_and_caveat(fig, levels: tuple[float, ...], caveat: str, width: float, height: float,
+                       title: str | None) -> None:
     lv = list(levels) + [np.nan] * (3 - len(levels))
     handles = [
         Patch(facecolor=CONTOUR_SHADES[0], label=f"p < {lv[0]:g}"),
@@ -184,22 +203,10 @@ def funnel_plot(
         Patch(facecolor=CONTOUR_SHADES[2], label=f"{lv[1]:g} ≤ p < {lv[2]:g}"),
         Patch(facecolor="white", edgecolor=style.GREY, lw=0.4, label=f"p ≥ {lv[2]:g}"),
     ]
-    if title:
-        ax.set_title(title)
-    caveat = funnel_caveat(k)
     caveat_lines = _wrap(caveat, width).count("\n") + 1 if caveat else 0
     bottom_in = 0.42 + 0.2 + caveat_lines * 0.1  # axis labels + legend + caveat
     fig.subplots_adjust(left=0.14, right=0.97, top=0.95 if title else 0.98, bottom=bottom_in / height)
-    fig.legend(
-        handles=handles,
-        loc="lower center",
-        ncol=4,
-        bbox_to_anchor=(0.55, (0.04 + caveat_lines * 0.1) / height),
-        frameon=False,
-        fontsize=5.5,
-        handlelength=1.2,
-        columnspacing=0.8,
-    )
+    fig.legend(handles=handles, loc="lower center", ncol=4, bbox_to_anchor=(0.55, (0.04 + caveat_lines * 0.1) / height),
+               frameon=False, fontsize=5.5, handlelength=1.2, columnspacing=0.8)
     if caveat:
         fig.text(0.01, 0.01 / height, _wrap(caveat, width), fontsize=5.5, va="bottom", ha="left")
-    return fig

@@ -140,17 +140,23 @@ def traffic_light(
         Studies are in alphabetical order of their label (case-insensitive).
     """
     spec = tool_spec(tool)
-    rows = _tool_rows(df, spec, outcome)
-    wide = _wide(rows, spec, overall)
+    wide = _wide(_tool_rows(df, spec, outcome), spec, overall)
     names = {s: (labels or {}).get(s, s) for s in wide.index}
     wide = wide.loc[sorted(wide.index, key=lambda s: (names[s].casefold(), s))]
-    n_rows, n_cols = wide.shape
-    colours, symbols = ROB_COLOURS[spec.name], ROB_SYMBOLS[spec.name]
-
     present = [j for j in spec.judgements if (wide.to_numpy() == j).any()]
-    caption_lines = len(spec.domains) + 1
-    legend_h = (len(present) + 1) * _CAPTION_LINE
-    bottom_h = max(caption_lines * _CAPTION_LINE, legend_h) + 0.15
+    fig, ax, bottom_h = _traffic_light_frame(wide.shape, len(spec.domains), len(present))
+    _traffic_light_grid(ax, wide.shape, overall)
+    _traffic_light_labels(ax, wide, names)
+    _traffic_light_marks(ax, wide, spec)
+    _traffic_light_key(fig, spec, present, bottom_h)
+    return fig
+
+
+def _traffic_light_frame(shape: tuple[int, int], n_domains: int, n_present: int) -> tuple[Figure, object, float]:
+    """Figure sized by the grid (cells of fixed size) and the caption/legend below it."""
+    n_rows, n_cols = shape
+    legend_h = (n_present + 1) * _CAPTION_LINE
+    bottom_h = max((n_domains + 1) * _CAPTION_LINE, legend_h) + 0.15
     grid_w, grid_h = n_cols * _CELL_W, n_rows * _ROW_H
     fig_w = max(PAGE_WIDTH * 0.62, _MARGIN + 0.2 + _LABEL_W + grid_w + _MARGIN)
     fig_h = _MARGIN + _TITLE_H + _HEADER_H + grid_h + bottom_h + _MARGIN
@@ -163,7 +169,11 @@ def traffic_light(
     ax.set_xlim(0, n_cols)
     ax.set_ylim(n_rows, 0)
     ax.set_axis_off()
+    return fig, ax, bottom_h
 
+
+def _traffic_light_grid(ax, shape: tuple[int, int], overall: bool) -> None:
+    n_rows, n_cols = shape
     if overall:
         ax.add_patch(Rectangle((n_cols - 1, 0), 1, n_rows, facecolor=OVERALL_BACKGROUND, edgecolor="none", zorder=0))
     for i in range(n_rows + 1):
@@ -171,6 +181,10 @@ def traffic_light(
     for j in range(n_cols + 1):
         ax.plot([j, j], [0, n_rows], color=GRID_COLOUR, lw=0.6, zorder=1, solid_capstyle="butt")
 
+
+def _traffic_light_labels(ax, wide: pd.DataFrame, names: Mapping[str, str]) -> None:
+    """Domain strips above the grid, study strips to its left."""
+    n_rows, n_cols = wide.shape
     header_units = _HEADER_H / _ROW_H
     label_units = _LABEL_W / _CELL_W
     for j, code in enumerate(wide.columns):
@@ -186,58 +200,38 @@ def traffic_light(
         ax.text(-0.15, i + 0.5, names[study], ha="right", va="center", fontsize=7.5, clip_on=False)
     ax.text(-label_units - 0.25, n_rows / 2, "Study", rotation=90, ha="center", va="center", fontsize=8, clip_on=False)
 
+
+def _traffic_light_marks(ax, wide: pd.DataFrame, spec: ToolSpec) -> None:
+    """One coloured disc with the robvis symbol per judgement."""
+    colours, symbols = ROB_COLOURS[spec.name], ROB_SYMBOLS[spec.name]
     diameter_pt = 0.78 * min(_CELL_W, _ROW_H) * 72
     for level in spec.judgements:
         ii, jj = np.nonzero(wide.to_numpy() == level)
         if len(ii) == 0:
             continue
-        ax.scatter(
-            jj + 0.5,
-            ii + 0.5,
-            s=diameter_pt**2,
-            c=colours[level],
-            edgecolors="black",
-            linewidths=0.6,
-            zorder=2,
-            label=f"_{level}",
-            gid=f"rob-{level.replace(' ', '-')}",
-        )
+        ax.scatter(jj + 0.5, ii + 0.5, s=diameter_pt**2, c=colours[level], edgecolors="black", linewidths=0.6, zorder=2,
+                   label=f"_{level}", gid=f"rob-{level.replace(' ', '-')}")
         for i, j in zip(ii, jj):
-            ax.text(
-                j + 0.5,
-                i + 0.5,
-                symbols[level],
-                ha="center",
-                va="center",
-                fontsize=8,
-                fontweight="bold",
-                color="black",
-                zorder=3,
-                gid="rob-symbol",
-            )
+            ax.text(j + 0.5, i + 0.5, symbols[level], ha="center", va="center", fontsize=8, fontweight="bold",
+                    color="black", zorder=3, gid="rob-symbol")
 
+
+def _traffic_light_key(fig: Figure, spec: ToolSpec, present: list[str], bottom_h: float) -> None:
+    """The domain caption (bottom left) and the judgement legend (bottom right)."""
+    fig_w, fig_h = fig.get_figwidth(), fig.get_figheight()
+    colours, symbols = ROB_COLOURS[spec.name], ROB_SYMBOLS[spec.name]
     fig.text(_MARGIN / fig_w, (bottom_h - 0.05) / fig_h, _caption(spec), ha="left", va="top", fontsize=6.5, linespacing=1.35)
     handles = [
-        Line2D(
-            [], [], marker="o", linestyle="none", markersize=9, markerfacecolor=colours[level],
-            markeredgecolor="black", markeredgewidth=0.6,
-        )
+        Line2D([], [], marker="o", linestyle="none", markersize=9, markerfacecolor=colours[level],
+               markeredgecolor="black", markeredgewidth=0.6)
         for level in present
     ]
     legend = fig.legend(
-        handles,
-        [f"{symbols[level]}  {ROB_LABELS[spec.name][level]}" for level in present],
-        title="Judgement",
-        loc="upper right",
-        bbox_to_anchor=(1 - _MARGIN / fig_w, (bottom_h - 0.02) / fig_h),
-        frameon=False,
-        fontsize=6.5,
-        title_fontsize=7,
-        handletextpad=0.4,
-        labelspacing=0.35,
+        handles, [f"{symbols[level]}  {ROB_LABELS[spec.name][level]}" for level in present], title="Judgement",
+        loc="upper right", bbox_to_anchor=(1 - _MARGIN / fig_w, (bottom_h - 0.02) / fig_h), frameon=False,
+        fontsize=6.5, title_fontsize=7, handletextpad=0.4, labelspacing=0.35,
     )
     legend.set_gid("rob-legend")
-    return fig
 
 
 def _normalised_weights(studies: pd.Index, weights: Mapping[str, float] | pd.Series | None) -> tuple[pd.Series, str]:

@@ -20,7 +20,7 @@ from mscmeta.bundle.io import output_dirs, save_figure, write_table
 from mscmeta.plots.prisma import prisma_flow
 from mscmeta.plots.style import use_style
 from mscmeta.review.scenarios import analysis_mortality, scenario_definition, scenario_studies, scenarios
-from mscmeta.review.sheets import RawData, load_raw
+from mscmeta.review.sheets import RawData, load_raw, study_labels
 
 __all__ = [
     "load_raw", "use_style", "Extract", "build_extract", "write_extract", "extract_tables", "prisma_figure",
@@ -244,7 +244,7 @@ def readings_markdown(raw: RawData) -> str:
     project's default, other scenarios may pick another row.
     """
     m = raw.mortality
-    labels = raw.studies.set_index("study_id")["label"]
+    labels = study_labels(raw.studies)
     with_alternative = set(m.loc[m["use"] == "alternative", "study_id"])
     multi = m[m["study_id"].isin(with_alternative)]
     if multi.empty:
@@ -265,7 +265,7 @@ def derivations_markdown(raw: RawData, scenario: str = "primary") -> str:
     rows = m.loc[list(used.loc[used["derived"], "row_id"])]
     if rows.empty:
         return f"No count of scenario `{scenario}` is derived.\n"
-    labels = raw.studies.set_index("study_id")["label"]
+    labels = study_labels(raw.studies)
     lines = [f"- **{labels[r.study_id]}** ({rid}): {r.derivation}." for rid, r in rows.iterrows()]
     return "\n".join(lines) + "\n"
 

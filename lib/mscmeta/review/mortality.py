@@ -221,7 +221,7 @@ def mortality_studies_table(result, data: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "study_id": d[ARM_COLUMNS["study"]].astype(str),
-            "label": d["label"].astype(str) if "label" in d.columns else d[ARM_COLUMNS["study"]].astype(str),
+            "label": d[ARM_COLUMNS["study"]].astype(str).map(labels_of(d)),
             "events_msc": d[ARM_COLUMNS["events_t"]].astype(int),
             "n_msc": d[ARM_COLUMNS["n_t"]].astype(int),
             "events_control": d[ARM_COLUMNS["events_c"]].astype(int),

@@ -604,7 +604,7 @@ CROSS_FILE_RULES: tuple[ForeignKey | Expectation, ...] = (
         _included_without_primary_row,
         lambda r: (
             "included study with mortality_data 'reported' has no mortality.csv row with use 'primary' "
-            f"(add the row, or set mortality_data to 'not located' and say why in reason)"
+            "(add the row, or set mortality_data to 'not located' and say why in reason)"
         ),
         needs=("studies.csv", "mortality.csv"),
     ),

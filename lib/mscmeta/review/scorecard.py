@@ -48,7 +48,7 @@ from mscmeta.review.extract import study_set_comparison
 from mscmeta.review.inputs import StageInputs
 from mscmeta.review.mortality import ARM_COLUMNS, describe_options, display_value, labels_of, try_pool
 from mscmeta.review.scenarios import analysis_mortality, scenario_studies, scenarios
-from mscmeta.review.sheets import RawData
+from mscmeta.review.sheets import RawData, study_labels
 from mscmeta.review.subgroup import SUBGROUP_FACTORS, run_subgroups
 
 #: "close" for ratio measures: |log(ours) - log(published)| <= CLOSE_LOG for estimate and CI limits.
@@ -469,7 +469,7 @@ class _Search:
 
     def __init__(self, raw: RawData, options: BinaryOptions, target: tuple, decimals: tuple):
         self.cands = candidate_rows(raw)
-        self.labels = dict(zip(self.cands["study_id"], self.cands["label"], strict=False))
+        self.labels = study_labels(raw.studies)
         self.by_row = self.cands.set_index("row_id")
         self.options, self.target, self.decimals = options, target, decimals
 

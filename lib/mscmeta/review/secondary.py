@@ -32,7 +32,7 @@ from mscmeta.review.sheets import RawData, default_label, load_raw, study_labels
 __all__ = [
     "use_style", "load_raw", "scenario_studies", "study_labels", "secondary_data", "restrict_to_studies",
     "analyse_secondary", "SecondaryReport", "provenance_table", "coverage_markdown", "summary_markdown",
-    "VERDICT_RULE", "outcome_forest_plot", "overview_plot", "pooled_table", "per_study_table", "ae_kinds_table",
+    "VERDICT_RULE", "outcome_forest_plot", "overview_plot", "secondary_pooled_table", "per_study_table", "ae_kinds_table",
 ]
 
 
@@ -90,7 +90,7 @@ def _pooled_rows(oa: OutcomeAnalysis) -> list[dict]:
     return rows
 
 
-def pooled_table(analyses: Iterable[OutcomeAnalysis]) -> pd.DataFrame:
+def secondary_pooled_table(analyses: Iterable[OutcomeAnalysis]) -> pd.DataFrame:
     """One row per outcome x analysis (descriptive-only outcomes: one row with the reason)."""
     rows = [r for oa in analyses for r in _pooled_rows(oa)]
     return int_counts(pd.DataFrame(rows, columns=POOLED_COLUMNS))
@@ -236,8 +236,8 @@ def analyse_secondary(
     sec = [oa for o, oa in analyses.items() if o in SS.SECONDARY_OUTCOMES]
     return SecondaryReport(
         analyses=analyses,
-        secondary_pooled=pooled_table(sec),
-        ae_pooled=pooled_table(ae),
+        secondary_pooled=secondary_pooled_table(sec),
+        ae_pooled=secondary_pooled_table(ae),
         per_study=per_study_table(data, analyses, labels),
         ae_kinds=ae_kinds_table(data, labels),
         claims=claims_table(analyses, harm_margin),

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mscmeta.plots import style
+from mscmeta.plots.axes import set_ticks, ticks_within
 from mscmeta.review.claims import short_reason
 from mscmeta.review.secondary_analyses import Analysis, OutcomeAnalysis, SecondaryReport, analysis_n
 
@@ -78,10 +79,7 @@ def _log_axis(ax, xmin: float, xmax: float) -> None:
         candidates = (0.05, 0.2, 1, 5, 20) if xmax / xmin > 200 else (0.1, 0.2, 0.5, 1, 2, 5, 10)
     else:
         candidates = (0.2, 0.5, 1, 2, 5)
-    ticks = [t for t in candidates if xmin <= t <= xmax]
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{t:g}" for t in ticks])
-    ax.minorticks_off()
+    set_ticks(ax, ticks_within(candidates, xmin, xmax))
 
 
 def outcome_forest_plot(oa: OutcomeAnalysis, analysis: Analysis | None = None, labels: Mapping[str, str] | None = None) -> Figure:
@@ -96,42 +94,56 @@ def outcome_forest_plot(oa: OutcomeAnalysis, analysis: Analysis | None = None, l
     analysis = analysis or oa.primary
     if analysis is None or analysis.result is None:
         raise ValueError(f"outcome {oa.outcome!r} has no pooled analysis to plot ({oa.reason})")
-    labels = labels or {}
     res = analysis.result
-    ratio = res.is_ratio()
-    studies = res.studies
-    inputs = oa.pooled_inputs
-    k_rows = len(studies)
-    n_msc, n_ctl = analysis_n(oa, analysis)
+    k_rows = len(res.studies)
+    fig, ax_t, ax_p, ax_w, height = _forest_frame(k_rows)
+    est, lo, hi, weights = _study_values(res)
+    _forest_headers(ax_t, ax_w, oa)
+    _forest_study_rows(ax_t, ax_p, ax_w, oa, labels or {}, (est, lo, hi, weights), res.is_ratio())
+    d = res.to_dict()
+    _forest_pooled_row(ax_t, ax_p, ax_w, d, analysis_n(oa, analysis), k_rows + 1.3)
+    _forest_axis(ax_p, oa, analysis, np.concatenate([lo, hi, [d["ci_low"], d["ci_high"]]]), res.is_ratio())
+    fig.text(0.01, 0.06 / height, _forest_footnote(oa, analysis, d), va="bottom", fontsize=6, color=style.GREY)
+    return fig
+
+
+_COLUMN_X = (0.01, 0.42, 0.72)
+
+
+def _forest_frame(k_rows: int):
+    """Figure with three panels sharing the row coordinates: table, plot, weight/estimate."""
     height = HEADER_HEIGHT + ROW_HEIGHT * (k_rows + 2) + FOOTER_HEIGHT
     fig = plt.figure(figsize=(style.PAGE_WIDTH, height))
-    # table (left) and plot (right) share the row coordinates
     ax_t = fig.add_axes([0.0, FOOTER_HEIGHT / height, 0.58, (height - FOOTER_HEIGHT) / height])
     ax_p = fig.add_axes([0.60, FOOTER_HEIGHT / height, 0.26, (height - FOOTER_HEIGHT) / height])
     ax_w = fig.add_axes([0.87, FOOTER_HEIGHT / height, 0.13, (height - FOOTER_HEIGHT) / height])
-    n_rows = k_rows + 2
     for ax in (ax_t, ax_p, ax_w):
-        ax.set_ylim(n_rows + 0.2, -0.9)
+        ax.set_ylim(k_rows + 2 + 0.2, -0.9)
     for ax in (ax_t, ax_w):
         ax.set_xlim(0, 1)
         ax.axis("off")
+    return fig, ax_t, ax_p, ax_w, height
 
-    scale = np.exp if ratio else (lambda v: v)
-    est = scale(np.asarray(studies["yi"], dtype=float))
-    lo = scale(np.asarray(studies["ci_low"], dtype=float))
-    hi = scale(np.asarray(studies["ci_high"], dtype=float))
-    weights = np.asarray(studies["weight"], dtype=float)
 
-    heads = ("Study", "MSC", "Control")
-    sub = ("", "events/n" if oa.info.kind == "binary" else "mean (SD), n",
-           "events/n" if oa.info.kind == "binary" else "mean (SD), n")
-    xs = (0.01, 0.42, 0.72)
-    for x, h, s in zip(xs, heads, sub):
+def _study_values(res) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    studies = res.studies
+    scale = np.exp if res.is_ratio() else (lambda v: v)
+    return (scale(np.asarray(studies["yi"], dtype=float)), scale(np.asarray(studies["ci_low"], dtype=float)),
+            scale(np.asarray(studies["ci_high"], dtype=float)), np.asarray(studies["weight"], dtype=float))
+
+
+def _forest_headers(ax_t, ax_w, oa: OutcomeAnalysis) -> None:
+    unit = "events/n" if oa.info.kind == "binary" else "mean (SD), n"
+    for x, h, s in zip(_COLUMN_X, ("Study", "MSC", "Control"), ("", unit, unit)):
         ax_t.text(x, -0.55, h, fontweight="bold", va="center")
         ax_t.text(x, -0.1, s, va="center", color=style.GREY, fontsize=6.5)
     ax_w.text(0.0, -0.55, "Weight  Estimate [95% CI]", fontweight="bold", va="center", fontsize=6.5)
 
-    for i, row in enumerate(inputs.itertuples(index=False)):
+
+def _forest_study_rows(ax_t, ax_p, ax_w, oa: OutcomeAnalysis, labels: Mapping[str, str], values, ratio: bool) -> None:
+    est, lo, hi, weights = values
+    xs = _COLUMN_X
+    for i, row in enumerate(oa.pooled_inputs.itertuples(index=False)):
         y = i + 1
         sid = row.study_id
         msc, ctl = _arm_cells(oa, pd.Series(row._asdict()))
@@ -149,24 +161,24 @@ def outcome_forest_plot(oa: OutcomeAnalysis, analysis: Analysis | None = None, l
         else:
             ax_p.text(1.0 if ratio else 0.0, y, "not estimable", ha="center", va="center", fontsize=6, color=style.GREY)
 
-    d = res.to_dict()
-    yp = k_rows + 1.3
+
+def _forest_pooled_row(ax_t, ax_p, ax_w, d: Mapping, n_arms: tuple[float, float], yp: float) -> None:
+    xs = _COLUMN_X
     ax_t.text(xs[0], yp, "Pooled", fontweight="bold", va="center")
-    ax_t.text(xs[1], yp, f"n = {int(n_msc)}", va="center")
-    ax_t.text(xs[2], yp, f"n = {int(n_ctl)}", va="center")
+    ax_t.text(xs[1], yp, f"n = {int(n_arms[0])}", va="center")
+    ax_t.text(xs[2], yp, f"n = {int(n_arms[1])}", va="center")
     ax_w.text(0.0, yp, f"100%  {_fmt(d['estimate'])} [{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}]",
               va="center", fontsize=6.5, fontweight="bold")
-    diamond_x = [d["ci_low"], d["estimate"], d["ci_high"], d["estimate"]]
-    diamond_y = [yp, yp - 0.35, yp, yp + 0.35]
-    ax_p.fill(diamond_x, diamond_y, color=style.POOLED_COLOUR, lw=0)
+    ax_p.fill([d["ci_low"], d["estimate"], d["ci_high"], d["estimate"]], [yp, yp - 0.35, yp, yp + 0.35],
+              color=style.POOLED_COLOUR, lw=0)
 
-    null = 1.0 if ratio else 0.0
-    values = np.concatenate([lo, hi, [d["ci_low"], d["ci_high"]]])
+
+def _forest_axis(ax_p, oa: OutcomeAnalysis, analysis: Analysis, values: np.ndarray, ratio: bool) -> None:
     xmin, xmax = _limits(values, ratio)
     if ratio:
         _log_axis(ax_p, xmin, xmax)
     ax_p.set_xlim(xmin, xmax)
-    ax_p.axvline(null, color=style.GREY, lw=0.6)
+    ax_p.axvline(1.0 if ratio else 0.0, color=style.GREY, lw=0.6)
     ax_p.set_yticks([])
     for side in ("left", "right", "top"):
         ax_p.spines[side].set_visible(False)
@@ -174,6 +186,9 @@ def outcome_forest_plot(oa: OutcomeAnalysis, analysis: Analysis | None = None, l
     unit = f" ({oa.pooled_inputs['unit'].iloc[0]})" if analysis.measure == "MD" else ""
     ax_p.set_xlabel(f"{MEASURE_LABELS.get(analysis.measure, analysis.measure)}{unit}\n{left}    {right}", fontsize=6.5)
 
+
+def _forest_footnote(oa: OutcomeAnalysis, analysis: Analysis, d: Mapping) -> str:
+    res = analysis.result
     het = f"Heterogeneity: I² = {d['I2']:.0f}%" if d["I2"] is not None else "Heterogeneity: not estimable"
     if res.model == "random":
         het += f", τ² = {d['tau2']:.3g} ({res.tau2_method})"
@@ -185,8 +200,7 @@ def outcome_forest_plot(oa: OutcomeAnalysis, analysis: Analysis | None = None, l
         foot.append(f"Medians/IQR converted to means/SDs: {oa.conversion} (metafor conv.fivenum).")
     if oa.reason:
         foot.append(oa.reason[:160] + ("…" if len(oa.reason) > 160 else ""))
-    fig.text(0.01, 0.06 / height, "\n".join(f for f in foot if f), va="bottom", fontsize=6, color=style.GREY)
-    return fig
+    return "\n".join(f for f in foot if f)
 
 
 def _overview_rows(report: SecondaryReport) -> tuple[list[dict], list[dict], list[OutcomeAnalysis]]:
