@@ -11,6 +11,11 @@ non-randomised comparisons with ROBINS-I, each on its own scale:
 * **ROBINS-I** (Sterne JAC et al., BMJ 2016;355:i4919; *ROBINS-I detailed guidance*,
   2016), domains D1-D7, judgements ``low`` / ``moderate`` / ``serious`` /
   ``critical`` / ``no information``.
+* **JBI case series** (JBI critical appraisal checklist for case series; Munn Z et al.,
+  JBI Evid Synth 2020;18(10):2127-2133, doi:10.11124/JBISRIR-D-19-00099), for single-arm
+  studies: items Q1-Q10, answers ``yes`` / ``no`` / ``unclear`` / ``not applicable``.
+  JBI gives no overall algorithm, so these assessments have **no** ``Overall`` row and
+  never count as high risk; they appraise a study, not a comparative result.
 
 Domain codes and names are those robvis uses (McGuinness LA, Higgins JPT, Res Syn
 Meth 2021;12:55-61), so a table exported from here plots the same in robvis.
@@ -77,6 +82,13 @@ class ToolSpec:
         The tool's "no information" judgement, which is not on the severity scale.
     high_risk : frozenset of str
         Overall judgements that count as high risk for sensitivity analyses.
+    overall : bool
+        Whether the tool has an overall judgement (an ``Overall`` row per study,
+        computed by :func:`overall_judgement`). ``False`` for checklists without an
+        overall algorithm (JBI): their assessments have no ``Overall`` row.
+    off_scale : tuple of str
+        Further allowed answers that are not on the severity scale (JBI's
+        "not applicable").
     """
 
     name: str
@@ -84,6 +96,8 @@ class ToolSpec:
     scale: tuple[str, ...]
     no_information: str | None
     high_risk: frozenset[str]
+    overall: bool = True
+    off_scale: tuple[str, ...] = ()
 
     @property
     def domain_codes(self) -> tuple[str, ...]:
@@ -92,13 +106,14 @@ class ToolSpec:
     @property
     def domain_names(self) -> dict[str, str]:
         names = dict(self.domains)
-        names[OVERALL] = "Overall risk of bias"
+        if self.overall:
+            names[OVERALL] = "Overall risk of bias"
         return names
 
     @property
     def judgements(self) -> tuple[str, ...]:
-        """Every allowed judgement, severity order, "no information" last."""
-        return self.scale + ((self.no_information,) if self.no_information else ())
+        """Every allowed judgement, severity order, "no information" and off-scale answers last."""
+        return self.scale + ((self.no_information,) if self.no_information else ()) + self.off_scale
 
 
 ROB2 = ToolSpec(
@@ -131,8 +146,31 @@ ROBINS_I = ToolSpec(
     high_risk=frozenset({"serious", "critical"}),
 )
 
+#: JBI critical appraisal checklist for case series (Munn et al. 2020), for single-arm
+#: studies. Item wording as printed in JBI's checklist; no overall algorithm.
+JBI_CASE_SERIES = ToolSpec(
+    name="JBI case series",
+    domains=(
+        ("Q1", "Were there clear criteria for inclusion in the case series?"),
+        ("Q2", "Was the condition measured in a standard, reliable way for all participants included in the case series?"),
+        ("Q3", "Were valid methods used for identification of the condition for all participants included in the case series?"),
+        ("Q4", "Did the case series have consecutive inclusion of participants?"),
+        ("Q5", "Did the case series have complete inclusion of participants?"),
+        ("Q6", "Was there clear reporting of the demographics of the participants in the study?"),
+        ("Q7", "Was there clear reporting of the clinical information of the participants?"),
+        ("Q8", "Were the outcomes or follow-up results of cases reported?"),
+        ("Q9", "Was there clear reporting of the presenting site(s)/clinic(s) demographic information?"),
+        ("Q10", "Was the statistical analysis appropriate?"),
+    ),
+    scale=("yes", "no"),
+    no_information="unclear",
+    high_risk=frozenset(),
+    overall=False,
+    off_scale=("not applicable",),
+)
+
 #: The tools by canonical name.
-TOOLS: dict[str, ToolSpec] = {ROB2.name: ROB2, ROBINS_I.name: ROBINS_I}
+TOOLS: dict[str, ToolSpec] = {ROB2.name: ROB2, ROBINS_I.name: ROBINS_I, JBI_CASE_SERIES.name: JBI_CASE_SERIES}
 
 _TOOL_ALIASES = {
     "rob2": ROB2.name,
@@ -142,6 +180,8 @@ _TOOL_ALIASES = {
     "robins-i": ROBINS_I.name,
     "robinsi": ROBINS_I.name,
     "robins i": ROBINS_I.name,
+    "jbi": JBI_CASE_SERIES.name,
+    "jbi case series": JBI_CASE_SERIES.name,
 }
 
 #: Columns of ``risk_of_bias.csv`` in the order they are written.
@@ -231,8 +271,12 @@ def overall_judgement(tool: str, judgements: Mapping[str, str] | Sequence[str]) 
     serious or critical risk of bias" and information is lacking in "one or more key
     domains". Here every domain is treated as key: a "no information" domain makes
     the overall "no information" unless another domain is serious or critical.
+
+    **JBI case series** has no overall algorithm: a ``ValueError`` is raised.
     """
     spec = tool_spec(tool)
+    if not spec.overall:
+        raise ValueError(f"{spec.name} has no overall judgement (no algorithm); its assessments have no Overall row")
     if isinstance(judgements, Mapping):
         unknown = sorted(set(judgements) - set(spec.domain_codes))
         missing = [d for d in spec.domain_codes if d not in judgements]
@@ -291,7 +335,7 @@ def _row_problems(idx: int, row: pd.Series) -> list[str]:
     if row["tool"] not in TOOLS:
         return problems + [f"{where}: unknown tool {row['tool']!r}; tools are {', '.join(TOOLS)}"]
     spec = TOOLS[row["tool"]]
-    allowed_domains = (*spec.domain_codes, OVERALL)
+    allowed_domains = (*spec.domain_codes, OVERALL) if spec.overall else spec.domain_codes
     if row["domain"] not in allowed_domains:
         problems.append(f"{where}: unknown {spec.name} domain {row['domain']!r}; domains are {', '.join(allowed_domains)}")
     elif row["domain_name"] and row["domain_name"] != spec.domain_names[row["domain"]]:
@@ -321,7 +365,7 @@ def _study_problems(study: str, outcome: str, group: pd.DataFrame) -> list[str]:
         for domain, n in sorted(counts.items())
         if n > 1
     ]
-    for domain in (*spec.domain_codes, OVERALL):
+    for domain in (*spec.domain_codes, OVERALL) if spec.overall else spec.domain_codes:
         if domain not in counts:
             what = "overall judgement (domain 'Overall')" if domain == OVERALL else f"{spec.name} domain {domain}"
             problems.append(f"study {study} ({outcome}), domain {domain}: missing row for the {what}")
@@ -348,6 +392,8 @@ def _consistency(df: pd.DataFrame) -> pd.DataFrame:
         if len(tools) != 1 or next(iter(tools)) not in TOOLS:
             continue
         spec = TOOLS[next(iter(tools))]
+        if not spec.overall:
+            continue
         by_domain = group.drop_duplicates("domain", keep=False).set_index("domain")["judgement"]
         needed = (*spec.domain_codes, OVERALL)
         if any(d not in by_domain for d in needed) or any(by_domain[d] not in spec.judgements for d in needed):
@@ -435,7 +481,7 @@ def validate_risk_of_bias(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.D
 
 def sort_assessments(df: pd.DataFrame) -> pd.DataFrame:
     """Sort by tool, study, outcome and domain in the tool's order (``Overall`` last)."""
-    order = {code: i for i, code in enumerate(("D1", "D2", "D3", "D4", "D5", "D6", "D7", OVERALL))}
+    order = {code: i for i, code in enumerate(("D1", "D2", "D3", "D4", "D5", "D6", "D7", *JBI_CASE_SERIES.domain_codes, OVERALL))}
     key = df["domain"].map(order).fillna(len(order))
     out = df.assign(_order=key).sort_values(["tool", "study_id", "outcome", "_order"], kind="mergesort")
     return out.drop(columns="_order").reset_index(drop=True)
@@ -498,7 +544,7 @@ def judgement_table(
     if outcome is not None:
         rows = rows[rows["outcome"] == outcome]
     wide = rows.pivot(index="study_id", columns="domain", values="judgement")
-    wide = wide.reindex(columns=[*spec.domain_codes, OVERALL]).sort_index()
+    wide = wide.reindex(columns=[*spec.domain_codes, *([OVERALL] if spec.overall else [])]).sort_index()
     wide.columns.name = None
     wide = wide.reset_index()
     if labels is not None:
@@ -520,9 +566,13 @@ def coverage_problems(df: pd.DataFrame, studies: pd.DataFrame) -> list[str]:
     """Mismatches between the assessments and the study list of the data stage.
 
     Every comparative study (``design`` not ``single-arm``) with ``decision``
-    ``included`` or ``scenario`` in ``studies.csv`` needs an assessment, with RoB 2
-    for ``design == "RCT"`` and ROBINS-I otherwise; every assessed study must be in
-    ``studies.csv``.
+    ``included`` or ``scenario`` in ``studies.csv`` **and located deaths**
+    (``mortality_data`` = ``reported``, when that column is present) needs an
+    assessment, with RoB 2 for ``design == "RCT"`` and ROBINS-I otherwise; every
+    assessed study must be in ``studies.csv``. Risk of bias is judged per result: a
+    study whose deaths were not located has no mortality result to assess (it may
+    still be assessed). Single-arm studies may carry a JBI case-series appraisal,
+    which is not required.
     """
     problems = []
     tools = df[df["domain"] == OVERALL].drop_duplicates("study_id").set_index("study_id")["tool"]
@@ -530,6 +580,8 @@ def coverage_problems(df: pd.DataFrame, studies: pd.DataFrame) -> list[str]:
     for study in sorted(set(tools.index) - known):
         problems.append(f"study {study}: assessed but not in studies.csv")
     needed = studies[studies["decision"].isin(["included", "scenario"]) & (studies["design"] != "single-arm")]
+    if "mortality_data" in studies.columns:
+        needed = needed[needed["mortality_data"] == "reported"]
     for row in needed.sort_values("study_id").itertuples():
         expected = ROB2.name if row.design == "RCT" else ROBINS_I.name
         if row.study_id not in tools.index:
@@ -603,6 +655,8 @@ def count_by_overall(df: pd.DataFrame, outcome: str | None = None) -> pd.DataFra
     overall = overall_judgements(df, outcome)
     rows = []
     for spec in TOOLS.values():
+        if not spec.overall:
+            continue
         sub = overall[overall["tool"] == spec.name]
         for level in spec.judgements:
             rows.append({"tool": spec.name, "overall": level, "studies": int((sub["overall"] == level).sum())})
