@@ -405,3 +405,54 @@ def test_summary_plot_weights_follow_the_primary_analysis_parameters():
     orr, note = resolve_weights("", raw, "primary")
     assert rr.to_dict() != pytest.approx(orr.to_dict())
     assert "Mantel–Haenszel random-effects" in resolve_weights("", raw, "primary", model="random")[1]
+
+
+# --- JBI case-series checklist (single-arm studies; no overall algorithm) ----------------------
+
+
+def jbi_rows(study: str, answers: list[str]) -> list[dict]:
+    spec = tool_spec("jbi")
+    return [
+        dict(study_id=study, outcome="case series (descriptive)", tool=spec.name, domain=code, domain_name=name,
+             judgement=j, support="test support", source="https://doi.org/10.0000/test", source_level="primary paper",
+             quote="")
+        for (code, name), j in zip(spec.domains, answers)
+    ]
+
+
+def test_jbi_case_series_validates_without_an_overall_row(good):
+    jbi = pd.DataFrame(jbi_rows("single_arm", ["yes", "no", "unclear", "not applicable"] + ["unclear"] * 6))
+    df = validate_risk_of_bias(pd.concat([good, jbi], ignore_index=True))
+    assert (df["tool"] == "JBI case series").sum() == 10
+    assert df.loc[df["tool"] == "JBI case series", "domain"].tolist() == [f"Q{i}" for i in range(1, 11)]
+    # A JBI appraisal has no overall judgement, is never high risk and is not counted per overall category.
+    assert "single_arm" not in high_risk_studies(df) and "single_arm" not in set(check_overall(df)["study_id"])
+    assert set(count_by_overall(df)["tool"]) == {"RoB 2", "ROBINS-I"}
+    assert list(judgement_table(df, "JBI case series").columns) == ["study_id", *[f"Q{i}" for i in range(1, 11)]]
+    with pytest.raises(ValueError, match="no overall judgement"):
+        overall_judgement("JBI case series", ["yes"] * 10)
+
+
+def test_jbi_rejects_overall_rows_missing_items_and_risk_of_bias_words():
+    rows = jbi_rows("single_arm", ["yes"] * 10)
+    rows[0]["judgement"] = "low"
+    rows = rows[:-1] + [dict(rows[1], domain=OVERALL, domain_name="Overall risk of bias")]
+    with pytest.raises(RiskOfBiasError) as info:
+        validate_risk_of_bias(pd.DataFrame(rows))
+    text = str(info.value)
+    assert "'low' is not on the JBI case series scale" in text
+    assert "unknown JBI case series domain 'Overall'" in text
+    assert "missing row for the JBI case series domain Q10" in text
+
+
+def test_coverage_requires_assessments_only_for_studies_with_located_deaths():
+    rob = validate_risk_of_bias(pd.DataFrame(assessment("a2020", "RoB 2", ["low"] * 5)))
+    studies = pd.DataFrame(
+        {
+            "study_id": ["a2020", "b2022", "c2023"],
+            "decision": ["included", "scenario", "scenario"],
+            "design": ["RCT", "RCT", "non-randomised controlled"],
+            "mortality_data": ["reported", "not located", "reported"],
+        }
+    )
+    assert coverage_problems(rob, studies) == ["study c2023 (scenario, non-randomised controlled): no risk-of-bias assessment"]

@@ -6,6 +6,11 @@
 * **ROBINS-I** (Sterne JAC et al., BMJ 2016;355:i4919; *ROBINS-I detailed guidance*,
   2016), domains D1-D7, judgements ``low`` / ``moderate`` / ``serious`` /
   ``critical`` / ``no information``.
+* **JBI case series** (JBI critical appraisal checklist for case series; Munn Z et al.,
+  JBI Evid Synth 2020;18(10):2127-2133, doi:10.11124/JBISRIR-D-19-00099), for single-arm
+  studies: items Q1-Q10, answers ``yes`` / ``no`` / ``unclear`` / ``not applicable``.
+  JBI gives no overall algorithm, so these assessments have **no** ``Overall`` row and
+  never count as high risk; they appraise a study, not a comparative result.
 
 Domain codes and names are those robvis uses (McGuinness LA, Higgins JPT, Res Syn
 Meth 2021;12:55-61), so a judgement table in this vocabulary plots the same in robvis.
@@ -38,6 +43,13 @@ class ToolSpec:
         The tool's "no information" judgement, which is not on the severity scale.
     high_risk : frozenset of str
         Overall judgements that count as high risk for sensitivity analyses.
+    overall : bool
+        Whether the tool has an overall judgement (an ``Overall`` row per study,
+        computed by :func:`overall_judgement`). ``False`` for checklists without an
+        overall algorithm (JBI): their assessments have no ``Overall`` row.
+    off_scale : tuple of str
+        Further allowed answers that are not on the severity scale (JBI's
+        "not applicable").
     """
 
     name: str
@@ -45,6 +57,8 @@ class ToolSpec:
     scale: tuple[str, ...]
     no_information: str | None
     high_risk: frozenset[str]
+    overall: bool = True
+    off_scale: tuple[str, ...] = ()
 
     @property
     def domain_codes(self) -> tuple[str, ...]:
@@ -53,13 +67,19 @@ class ToolSpec:
     @property
     def domain_names(self) -> dict[str, str]:
         names = dict(self.domains)
-        names[OVERALL] = "Overall risk of bias"
+        if self.overall:
+            names[OVERALL] = "Overall risk of bias"
         return names
 
     @property
     def judgements(self) -> tuple[str, ...]:
-        """Every allowed judgement, severity order, "no information" last."""
-        return self.scale + ((self.no_information,) if self.no_information else ())
+        """Every allowed judgement, severity order, "no information" and off-scale answers last."""
+        return self.scale + ((self.no_information,) if self.no_information else ()) + self.off_scale
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The domain rows an assessment has (``Overall`` last when the tool has one)."""
+        return (*self.domain_codes, OVERALL) if self.overall else self.domain_codes
 
 
 ROB2 = ToolSpec(
@@ -92,8 +112,31 @@ ROBINS_I = ToolSpec(
     high_risk=frozenset({"serious", "critical"}),
 )
 
+#: JBI critical appraisal checklist for case series (Munn et al. 2020), for single-arm
+#: studies. Item wording as printed in JBI's checklist; no overall algorithm.
+JBI_CASE_SERIES = ToolSpec(
+    name="JBI case series",
+    domains=(
+        ("Q1", "Were there clear criteria for inclusion in the case series?"),
+        ("Q2", "Was the condition measured in a standard, reliable way for all participants included in the case series?"),
+        ("Q3", "Were valid methods used for identification of the condition for all participants included in the case series?"),
+        ("Q4", "Did the case series have consecutive inclusion of participants?"),
+        ("Q5", "Did the case series have complete inclusion of participants?"),
+        ("Q6", "Was there clear reporting of the demographics of the participants in the study?"),
+        ("Q7", "Was there clear reporting of the clinical information of the participants?"),
+        ("Q8", "Were the outcomes or follow-up results of cases reported?"),
+        ("Q9", "Was there clear reporting of the presenting site(s)/clinic(s) demographic information?"),
+        ("Q10", "Was the statistical analysis appropriate?"),
+    ),
+    scale=("yes", "no"),
+    no_information="unclear",
+    high_risk=frozenset(),
+    overall=False,
+    off_scale=("not applicable",),
+)
+
 #: The tools by canonical name.
-TOOLS: dict[str, ToolSpec] = {ROB2.name: ROB2, ROBINS_I.name: ROBINS_I}
+TOOLS: dict[str, ToolSpec] = {ROB2.name: ROB2, ROBINS_I.name: ROBINS_I, JBI_CASE_SERIES.name: JBI_CASE_SERIES}
 
 _TOOL_ALIASES = {
     "rob2": ROB2.name,
@@ -103,6 +146,8 @@ _TOOL_ALIASES = {
     "robins-i": ROBINS_I.name,
     "robinsi": ROBINS_I.name,
     "robins i": ROBINS_I.name,
+    "jbi": JBI_CASE_SERIES.name,
+    "jbi case series": JBI_CASE_SERIES.name,
 }
 
 def tool_spec(tool: str) -> ToolSpec:
@@ -161,8 +206,12 @@ def overall_judgement(tool: str, judgements: Mapping[str, str] | Sequence[str]) 
     serious or critical risk of bias" and information is lacking in "one or more key
     domains". Here every domain is treated as key: a "no information" domain makes
     the overall "no information" unless another domain is serious or critical.
+
+    **JBI case series** has no overall algorithm: a ``ValueError`` is raised.
     """
     spec = tool_spec(tool)
+    if not spec.overall:
+        raise ValueError(f"{spec.name} has no overall judgement (no algorithm); its assessments have no Overall row")
     if isinstance(judgements, Mapping):
         unknown = sorted(set(judgements) - set(spec.domain_codes))
         missing = [d for d in spec.domain_codes if d not in judgements]

@@ -79,7 +79,7 @@ def judgement_table(
     if outcome is not None:
         rows = rows[rows["outcome"] == outcome]
     wide = rows.pivot(index="study_id", columns="domain", values="judgement")
-    wide = wide.reindex(columns=[*spec.domain_codes, OVERALL]).sort_index()
+    wide = wide.reindex(columns=list(spec.rows)).sort_index()
     wide.columns.name = None
     wide = wide.reset_index()
     if labels is not None:
@@ -101,9 +101,13 @@ def coverage_problems(df: pd.DataFrame, studies: pd.DataFrame) -> list[str]:
     """Mismatches between the assessments and the study list of the data stage.
 
     Every comparative study (``design`` not ``single-arm``) with ``decision``
-    ``included`` or ``scenario`` in ``studies.csv`` needs an assessment, with RoB 2
-    for ``design == "RCT"`` and ROBINS-I otherwise; every assessed study must be in
-    ``studies.csv``.
+    ``included`` or ``scenario`` in ``studies.csv`` **and located deaths**
+    (``mortality_data`` = ``reported``, when that column is present) needs an
+    assessment, with RoB 2 for ``design == "RCT"`` and ROBINS-I otherwise; every
+    assessed study must be in ``studies.csv``. Risk of bias is judged per result: a
+    study whose deaths were not located has no mortality result to assess (it may
+    still be assessed). Single-arm studies may carry a JBI case-series appraisal,
+    which is not required.
     """
     problems = []
     tools = df[df["domain"] == OVERALL].drop_duplicates("study_id").set_index("study_id")["tool"]
@@ -111,6 +115,8 @@ def coverage_problems(df: pd.DataFrame, studies: pd.DataFrame) -> list[str]:
     for study in sorted(set(tools.index) - known):
         problems.append(f"study {study}: assessed but not in studies.csv")
     needed = studies[studies["decision"].isin(["included", "scenario"]) & (studies["design"] != "single-arm")]
+    if "mortality_data" in studies.columns:
+        needed = needed[needed["mortality_data"] == "reported"]
     for row in needed.sort_values("study_id").itertuples():
         expected = ROB2.name if row.design == "RCT" else ROBINS_I.name
         if row.study_id not in tools.index:
@@ -184,6 +190,8 @@ def count_by_overall(df: pd.DataFrame, outcome: str | None = None) -> pd.DataFra
     overall = overall_judgements(df, outcome)
     rows = []
     for spec in TOOLS.values():
+        if not spec.overall:
+            continue
         sub = overall[overall["tool"] == spec.name]
         for level in spec.judgements:
             rows.append({"tool": spec.name, "overall": level, "studies": int((sub["overall"] == level).sum())})

@@ -130,7 +130,7 @@ def _row_problems(idx: int, row: pd.Series) -> list[str]:
     if row["tool"] not in TOOLS:
         return problems + [f"{where}: unknown tool {row['tool']!r}; tools are {', '.join(TOOLS)}"]
     spec = TOOLS[row["tool"]]
-    allowed_domains = (*spec.domain_codes, OVERALL)
+    allowed_domains = spec.rows
     if row["domain"] not in allowed_domains:
         problems.append(f"{where}: unknown {spec.name} domain {row['domain']!r}; domains are {', '.join(allowed_domains)}")
     elif row["domain_name"] and row["domain_name"] != spec.domain_names[row["domain"]]:
@@ -160,7 +160,7 @@ def _study_problems(study: str, outcome: str, group: pd.DataFrame) -> list[str]:
         for domain, n in sorted(counts.items())
         if n > 1
     ]
-    for domain in (*spec.domain_codes, OVERALL):
+    for domain in spec.rows:
         if domain not in counts:
             what = "overall judgement (domain 'Overall')" if domain == OVERALL else f"{spec.name} domain {domain}"
             problems.append(f"study {study} ({outcome}), domain {domain}: missing row for the {what}")
@@ -187,6 +187,8 @@ def _consistency(df: pd.DataFrame) -> pd.DataFrame:
         if len(tools) != 1 or next(iter(tools)) not in TOOLS:
             continue
         spec = TOOLS[next(iter(tools))]
+        if not spec.overall:
+            continue
         by_domain = group.drop_duplicates("domain", keep=False).set_index("domain")["judgement"]
         needed = (*spec.domain_codes, OVERALL)
         if any(d not in by_domain for d in needed) or any(by_domain[d] not in spec.judgements for d in needed):
@@ -274,7 +276,8 @@ def validate_risk_of_bias(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.D
 
 def sort_assessments(df: pd.DataFrame) -> pd.DataFrame:
     """Sort by tool, study, outcome and domain in the tool's order (``Overall`` last)."""
-    order = {code: i for i, code in enumerate(("D1", "D2", "D3", "D4", "D5", "D6", "D7", OVERALL))}
+    codes = dict.fromkeys(code for spec in TOOLS.values() for code in spec.domain_codes)
+    order = {code: i for i, code in enumerate((*sorted(codes, key=lambda c: (c[0], int(c[1:]))), OVERALL))}
     key = df["domain"].map(order).fillna(len(order))
     out = df.assign(_order=key).sort_values(["tool", "study_id", "outcome", "_order"], kind="mergesort")
     return out.drop(columns="_order").reset_index(drop=True)
