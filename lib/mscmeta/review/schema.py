@@ -355,10 +355,12 @@ PUBLISHED_RESULTS = SheetSpec(
     key_column=None,
 )
 
-#: Sheets written by other stages' helpers. ``load_raw`` reads them if present (they
-#: are optional) and checks only that their study_id values exist in studies.csv;
-#: their own column schemas belong to their owners.
-OPTIONAL_SHEETS = ("adverse_events.csv", "secondary_outcomes.csv", "risk_of_bias.csv")
+#: Sheets only some stages read. ``load_raw`` reads them if present (they are optional) and
+#: validates each with its own parser: risk of bias (:mod:`~mscmeta.review.rob_sheet`), the
+#: secondary outcomes (:mod:`~mscmeta.review.secondary_sheets`), the GRADE judgements and the
+#: later syntheses of stage 06 (:mod:`~mscmeta.review.schema_update`).
+OPTIONAL_SHEETS = ("adverse_events.csv", "secondary_outcomes.csv", "risk_of_bias.csv", "grade_judgements.csv",
+                   "later_syntheses.csv")
 
 #: The sheets this module declares, in load order.
 SHEETS: Mapping[str, SheetSpec] = {

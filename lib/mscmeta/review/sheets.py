@@ -2,9 +2,10 @@
 
 :func:`load_raw` reads the core sheets (studies, mortality, scenarios, scenario
 definitions, search, published results) and the optional sheets a stage asks for (risk of
-bias, adverse events, secondary outcomes), validates each with its one parser
-(:mod:`~mscmeta.review.schema` via :mod:`~mscmeta.review.csvsheet`;
-:mod:`~mscmeta.review.rob_sheet`; :mod:`~mscmeta.review.secondary_sheets`), then the
+bias, adverse events, secondary outcomes, GRADE judgements, later syntheses), validates each
+with its one parser (:mod:`~mscmeta.review.schema` via :mod:`~mscmeta.review.csvsheet`;
+:mod:`~mscmeta.review.rob_sheet`; :mod:`~mscmeta.review.secondary_sheets`;
+:mod:`~mscmeta.review.schema_update`), then the
 cross-file rules, and returns a :class:`RawData`. *Every* problem of every sheet read is
 raised at once in one :class:`~mscmeta.review.csvsheet.DataValidationError` (file, CSV line,
 study, column, what is wrong). Nothing is written by this module.
@@ -33,6 +34,7 @@ from mscmeta.review.csvsheet import (
     validate_sheet,
 )
 from mscmeta.review.rob_sheet import ROB_FILE, RiskOfBiasError, rob_failures, validate_risk_of_bias
+from mscmeta.review.schema_update import UPDATE_SHEETS
 from mscmeta.review.secondary_sheets import SecondaryData, secondary_failures
 
 __all__ = ["ARM_COLUMNS", "DataValidationError", "Failure", "RawData", "load_raw", "study_labels", "default_label", "decimals_of"]
@@ -80,6 +82,14 @@ class RawData:
     @property
     def risk_of_bias(self) -> pd.DataFrame | None:
         return self.optional.get("risk_of_bias.csv")
+
+    @property
+    def grade_judgements(self) -> pd.DataFrame | None:
+        return self.optional.get("grade_judgements.csv")
+
+    @property
+    def later_syntheses(self) -> pd.DataFrame | None:
+        return self.optional.get("later_syntheses.csv")
 
 
 def decimals_of(text: object) -> int | None:
@@ -147,7 +157,7 @@ def _read_optional(data_dir: Path, wanted: tuple[str, ...], failures: list[Failu
         failures += read_failures
         if text is None:
             continue
-        if "study_id" not in text.columns:
+        if name not in UPDATE_SHEETS and "study_id" not in text.columns:
             failures.append(Failure(name, 1, None, "study_id", "required column is missing from the header"))
             continue
         texts[name] = text
@@ -164,8 +174,12 @@ def _validate_optional(
             validated[ROB_FILE] = validate_risk_of_bias(texts[ROB_FILE], source=ROB_FILE)
         except RiskOfBiasError as err:
             failures += rob_failures(err)
+    for name in sorted(set(texts) & set(UPDATE_SHEETS)):
+        frame, sheet_failures = validate_sheet(UPDATE_SHEETS[name], texts[name])
+        failures += sheet_failures
+        validated[name] = frame.reset_index(drop=True)
     secondary = None
-    sec_texts = {n: t for n, t in texts.items() if n != ROB_FILE}
+    sec_texts = {n: t for n, t in texts.items() if n != ROB_FILE and n not in UPDATE_SHEETS}
     if sec_texts:
         secondary, sec_failures = secondary_failures(sec_texts)
         failures += sec_failures
