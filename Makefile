@@ -21,7 +21,7 @@ ZERO_CELL ?= revman
 TAU2 ?= REML
 SECONDARY_MODEL ?= random
 PYTEST_ARGS ?=
-# Independent stages (01, 02, 05; then 03 and 04) run in parallel when building outputs.
+# Independent stages (01, 02, 05; then 03, 04 and 06) run in parallel when building outputs.
 JOBS ?= 2
 
 ifneq ($(filter reproduce html,$(MAKECMDGOALS)),)
@@ -47,7 +47,7 @@ DEPS_DIR := $(OUT)/.deps
 RAW := data/raw
 NB_SRC := notebooks
 
-STAGES := 01-extract 02-quality-assess 03-pool 04-subgroup 05-secondary-outcomes
+STAGES := 01-extract 02-quality-assess 03-pool 04-subgroup 05-secondary-outcomes 06-update-and-certainty
 EXECUTED := $(STAGES:%=$(NB_OUT)/%.ipynb)
 
 # The parameters each stage receives (name=value, as the notebook declares them).
@@ -56,6 +56,7 @@ PARAMS_02-quality-assess := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODE
 PARAMS_03-pool := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
 PARAMS_04-subgroup := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
 PARAMS_05-secondary-outcomes := scenario=$(SCENARIO) model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
+PARAMS_06-update-and-certainty := scenario=$(SCENARIO) measure=$(MEASURE) zero_cell=$(ZERO_CELL)
 
 # ---- tasks ----------------------------------------------------------------------------
 .PHONY: help reproduce test venv kernel lab html bench clean clean-outputs strip
@@ -127,11 +128,12 @@ endif
 # What each stage reads besides its notebook and the package. Every stage validates
 # the core sheets (mscmeta.review.sheets.load_raw); 01 also validates every optional sheet.
 CORE_SHEETS := $(addprefix $(RAW)/,studies.csv mortality.csv scenarios.csv scenario_definitions.csv search.csv published_results.csv)
-$(NB_OUT)/01-extract.ipynb: $(CORE_SHEETS) $(wildcard $(RAW)/risk_of_bias.csv $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv)
+$(NB_OUT)/01-extract.ipynb: $(CORE_SHEETS) $(wildcard $(RAW)/risk_of_bias.csv $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv $(RAW)/grade_judgements.csv $(RAW)/later_syntheses.csv)
 $(NB_OUT)/02-quality-assess.ipynb: $(CORE_SHEETS) $(RAW)/risk_of_bias.csv
 $(NB_OUT)/03-pool.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
 $(NB_OUT)/04-subgroup.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
 $(NB_OUT)/05-secondary-outcomes.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv
+$(NB_OUT)/06-update-and-certainty.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv $(wildcard $(RAW)/grade_judgements.csv $(RAW)/later_syntheses.csv) $(NB_OUT)/02-quality-assess.ipynb
 
 $(HTML_INDEX): $(EXECUTED) $(REPORT_FILES)
 	$(PY) -m mscmeta.bundle.report --out $(OUT)

@@ -20,7 +20,8 @@ settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data_small"
-STAGES = ("01-extract", "02-quality-assess", "03-pool", "04-subgroup", "05-secondary-outcomes")
+STAGES = ("01-extract", "02-quality-assess", "03-pool", "04-subgroup", "05-secondary-outcomes",
+          "06-update-and-certainty")
 
 
 def run_make(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -155,6 +155,7 @@ STAGE_MODULES = {
     "03-pool": "mscmeta.review.pool",
     "04-subgroup": "mscmeta.review.subgroup",
     "05-secondary-outcomes": "mscmeta.review.secondary",
+    "06-update-and-certainty": "mscmeta.review.update",
 }
 
 

@@ -25,10 +25,13 @@ EXPECTED_TABLES = (
     "secondary_outcomes.csv", "adverse_events.csv",
     "influence_mortality.csv", "cumulative_mortality.csv", "small_study_tests.csv", "what_would_it_take.csv",
     "claims.csv",
+    "cumulative_by_date.csv", "updated_pooled.csv", "updated_studies.csv", "tsa.csv", "tsa_looks.csv",
+    "summary_of_findings.csv", "claims_updated.csv", "missing_deaths.csv",
 )
 EXPECTED_FIGURES = (
     "prisma_flow", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
     "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview",
+    "cumulative_by_date", "forest_updated", "tsa_mortality",
 )
 
 
@@ -57,6 +60,7 @@ def test_every_stage_ran_and_wrote_its_outputs(e2e_run):
         assert (e2e_run / "figures" / f"{stem}.png").exists(), f"missing figure {stem}.png"
     for png in (e2e_run / "figures").glob("*.png"):
         assert png.with_suffix(".svg").exists(), f"{png.name} has no SVG twin"
+    assert (e2e_run / "tables" / "summary_of_findings.html").exists(), "missing formatted summary of findings"
     assert not list(e2e_run.rglob("*.tmp")), "temporary files left behind"
 
 
@@ -95,13 +99,17 @@ def test_second_run_does_nothing_and_a_data_change_reruns_only_its_dependants(e2
     )
     (raw / "risk_of_bias.csv").touch()
     _, rerun = _stages_make_would_run(out, raw)
-    assert rerun == ["01-extract", "02-quality-assess", "03-pool", "04-subgroup"], rerun
+    assert rerun == ["01-extract", "02-quality-assess", "03-pool", "04-subgroup", "06-update-and-certainty"], rerun
     (raw / "adverse_events.csv").touch()
     (raw / "risk_of_bias.csv").touch()
     run_make("reproduce", f"OUT={out}", f"RAW={raw}")
     (raw / "secondary_outcomes.csv").touch()
     _, rerun = _stages_make_would_run(out, raw)
-    assert rerun == ["01-extract", "05-secondary-outcomes"], rerun
+    assert rerun == ["01-extract", "05-secondary-outcomes", "06-update-and-certainty"], rerun
+    run_make("reproduce", f"OUT={out}", f"RAW={raw}")
+    (raw / "later_syntheses.csv").touch()
+    _, rerun = _stages_make_would_run(out, raw)
+    assert rerun == ["01-extract", "06-update-and-certainty"], rerun
 
 
 def test_parameters_pass_through_and_trigger_only_their_stages(e2e_run, e2e_raw, tmp_path):
@@ -109,7 +117,7 @@ def test_parameters_pass_through_and_trigger_only_their_stages(e2e_run, e2e_raw,
     dry, rerun = _stages_make_would_run(out, raw, "MEASURE=RR")
     assert "-p measure=RR" in dry
     # 02 draws its summary plots with the weights of the primary analysis, so it takes the parameters too
-    assert rerun == ["02-quality-assess", "03-pool", "04-subgroup"], rerun
+    assert rerun == ["02-quality-assess", "03-pool", "04-subgroup", "06-update-and-certainty"], rerun
     dry, rerun = _stages_make_would_run(out, raw, "SCENARIO=with-2022-trials")
     assert rerun == sorted(STAGES), rerun
 
@@ -128,8 +136,11 @@ def test_a_package_change_reruns_only_the_stages_that_import_it(e2e_run, e2e_raw
     out, raw = _private_copy(e2e_run, e2e_raw, tmp_path)
     lib = ROOT / "lib" / "mscmeta"
     assert _touched(lib / "plots" / "funnel.py", out, raw) == ["03-pool"]
-    assert _touched(lib / "review" / "secondary_figures.py", out, raw) == ["05-secondary-outcomes"]
-    assert _touched(lib / "plots" / "forest.py", out, raw) == ["03-pool", "04-subgroup"]
+    # stage 06 grades the secondary outcomes with stage 05's analyses (mscmeta.review.secondary)
+    assert _touched(lib / "review" / "secondary_figures.py", out, raw) == ["05-secondary-outcomes",
+                                                                          "06-update-and-certainty"]
+    assert _touched(lib / "plots" / "forest.py", out, raw) == ["03-pool", "04-subgroup", "06-update-and-certainty"]
+    assert _touched(lib / "plots" / "tsa.py", out, raw) == ["06-update-and-certainty"]
     assert _touched(lib / "engine" / "tau2.py", out, raw) == sorted(STAGES)
 
 

@@ -35,6 +35,9 @@ KEY_FIGURES: tuple[tuple[str, str], ...] = (
     ("rob_traffic_light_robinsi", "Risk of bias, non-randomised studies (ROBINS-I)"),
     ("funnel_mortality", "Contour-enhanced funnel plot"),
     ("secondary_overview", "Secondary outcomes at a glance"),
+    ("forest_updated", "Mortality with the trials of 2022-2025, by period of publication"),
+    ("cumulative_by_date", "Cumulative meta-analysis by publication date, with the later syntheses"),
+    ("tsa_mortality", "Trial sequential analysis of mortality"),
     ("prisma_flow", "PRISMA 2020 flow diagram"),
 )
 
@@ -45,6 +48,7 @@ STAGE_TITLES = {
     "03-pool": "Mortality: primary analysis, sensitivity, small-study effects, reproduction scorecard",
     "04-subgroup": "Mortality: subgroup analyses",
     "05-secondary-outcomes": "Secondary outcomes and adverse events",
+    "06-update-and-certainty": "The evidence since 2021: updated estimate, GRADE certainty, trial sequential analysis",
 }
 
 
