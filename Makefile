@@ -37,8 +37,8 @@ endif
 # differ only where a package needs it, e.g. contourpy and papermill's aiohttp).
 # The venv is installed from the lock by uv when uv can be had (bootstrapped into the
 # venv by pip, its version and hashes taken from the lock; `uv pip sync` then makes the
-# venv exactly the lock), else by pip with --require-hashes (slower; a one-line note
-# says so). INSTALLER=pip forces pip. uv reads no pip configuration: a PIP_INDEX_URL in
+# venv exactly the lock), else by pip with --require-hashes (slower, and it adds to what
+# is there rather than removing what the lock no longer lists; a one-line note says so). INSTALLER=pip forces pip. uv reads no pip configuration: a PIP_INDEX_URL in
 # the environment is handed to uv as UV_DEFAULT_INDEX unless a UV_ index is set.
 # Neither installer compiles bytecode at install time (pip used to compile all ~9,000
 # files of the venv, a large part of its time): Python writes the bytecode of the ~2,400
@@ -93,7 +93,7 @@ venv: $(VENV_STAMP) ## create the local virtual environment, exactly as requirem
 
 lock: ## recompile requirements.lock from requirements.in (LOCK_ARGS=--upgrade-package NAME)
 	@$(check_python)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
 	@$(bootstrap_uv) || { echo "error: make lock needs uv, which could not be installed (see $(VENV)/uv-bootstrap.log)" >&2; exit 1; }
 	$(uv_env) $(UV) pip compile requirements.in --universal --python-version $(MIN_PYTHON) --generate-hashes \
 	  --custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o $(LOCK)
@@ -105,7 +105,8 @@ lab: $(VENV_STAMP) $(KERNEL_SPEC) ## open JupyterLab on the project kernel
 
 html: $(HTML_INDEX) ## render executed notebooks as HTML (full and code-free) + index
 
-bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time make reproduce from clean, its floor, the no-op rerun, and the engine
+bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time a fresh clone's set-up and reproduce, make reproduce from clean, its floor, the no-op rerun, the engine
+	$(PY) -m mscmeta.bench_setup
 	$(PY) -m mscmeta.bench_pipeline
 	$(PY) -m mscmeta.bench
 
@@ -132,15 +133,20 @@ check_python = py=$(PY); test -x $$py || py=$$(command -v $(PYTHON)) || { echo "
   else echo "       Run: make reproduce PYTHON=python3.11 (or any Python >= $(MIN_PYTHON))"; fi; exit 1; } >&2
 comma := ,
 
-# uv in the venv, at the version and with the hashes the lock gives (pip installs it once).
+# The venv is made without pip (seeding it costs ~7 s of CPU, and the lock brings pip).
+# uv goes into it at the version and with the hashes the lock gives, installed by the
+# interpreter's own pip (pip --python targets the venv) or, failing that, by pip seeded
+# into the venv; the pip fallback seeds the venv with pip too.
+venv_pip = { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; } && $(PY) -m pip
+uv_pip_args = install --require-hashes --no-deps -r $(VENV)/uv-bootstrap.txt
 bootstrap_uv = { $(UV) --version >/dev/null 2>&1 || { $(call lock_select,==,uv) > $(VENV)/uv-bootstrap.txt && \
-  $(PY) -m pip install --require-hashes --no-deps -r $(VENV)/uv-bootstrap.txt > $(VENV)/uv-bootstrap.log 2>&1 && \
+  { $(PYTHON) -m pip --python $(PY) $(uv_pip_args) || { $(venv_pip) $(uv_pip_args); }; } > $(VENV)/uv-bootstrap.log 2>&1 && \
   $(UV) --version >/dev/null 2>&1; }; }
 uv_env = $(if $(PIP_INDEX_URL),$(if $(UV_DEFAULT_INDEX)$(UV_INDEX_URL),,UV_DEFAULT_INDEX=$(PIP_INDEX_URL)))
 
 $(VENV_STAMP): $(LOCK) pyproject.toml
 	@$(check_python)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
 	@set -e; \
 	if [ "$(INSTALLER)" = uv ] && $(bootstrap_uv); then \
 	  echo "$(UV) pip sync $(LOCK) && $(UV) pip install --no-deps -e ."; \
@@ -151,7 +157,7 @@ $(VENV_STAMP): $(LOCK) pyproject.toml
 	  if [ "$(INSTALLER)" = uv ]; then why="uv could not be installed (see $(VENV)/uv-bootstrap.log)"; else why="INSTALLER=$(INSTALLER)"; fi; \
 	  echo "note: $$why: installing $(LOCK) with pip --require-hashes instead (slower)"; \
 	  $(call lock_select,!=,uv) > $(VENV)/requirements-pip.lock; \
-	  $(PY) -m pip install --quiet --no-compile --require-hashes -r $(VENV)/requirements-pip.lock; \
+	  $(venv_pip) install --quiet --no-compile --require-hashes -r $(VENV)/requirements-pip.lock; \
 	  $(PY) -m pip install --quiet --no-deps -e .; \
 	  echo "installed from $(LOCK) (without uv) by $$($(PY) -m pip --version | cut -d' ' -f1-2)" > $@.tmp; \
 	fi; \
