@@ -91,12 +91,18 @@ test: $(VENV_STAMP) $(KERNEL_SPEC) ## run all tests: unit, notebooks end to end,
 
 venv: $(VENV_STAMP) ## create the local virtual environment, exactly as requirements.lock says
 
+# The lock is compiled next to the old one (uv keeps the versions it already lists unless
+# asked: LOCK_ARGS=--upgrade-package NAME, or --upgrade) and replaces it only if it differs,
+# so an unchanged lock reruns nothing.
 lock: ## recompile requirements.lock from requirements.in (LOCK_ARGS=--upgrade-package NAME)
 	@$(check_python)
 	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
 	@$(bootstrap_uv) || { echo "error: make lock needs uv, which could not be installed (see $(VENV)/uv-bootstrap.log)" >&2; exit 1; }
+	@test ! -f $(LOCK) || cp $(LOCK) $(VENV)/lock.new
 	$(uv_env) $(UV) pip compile requirements.in --universal --python-version $(MIN_PYTHON) --generate-hashes \
-	  --custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o $(LOCK)
+	  --custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o $(VENV)/lock.new
+	@if cmp -s $(VENV)/lock.new $(LOCK); then rm $(VENV)/lock.new; echo "$(LOCK) unchanged"; \
+	else mv $(VENV)/lock.new $(LOCK); echo "$(LOCK) updated: make venv (or reproduce, test) syncs .venv to it"; fi
 
 kernel: $(KERNEL_SPEC) ## register the project kernel (mscmeta) inside the venv
 
