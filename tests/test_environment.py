@@ -223,6 +223,13 @@ def test_this_venv_is_exactly_the_lock():
     assert PROJECT in installed, "the mscmeta package is not installed (run make venv)"
 
 
+def test_ci_runs_the_uv_path():
+    """CI builds the venv as a fresh clone does by default: uv installs the lock."""
+    if not os.environ.get("CI"):
+        pytest.skip("only on CI (CI is set)")
+    assert "by uv " in _stamp(Path(sys.prefix)), f"CI's venv was not installed by uv: {_stamp(Path(sys.prefix))!r}"
+
+
 def test_this_venv_has_every_dependency_it_needs():
     """The lock is closed: pip finds no installed package missing a dependency."""
     proc = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
