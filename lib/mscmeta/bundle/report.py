@@ -255,6 +255,7 @@ def run_settings(stage_params: Mapping[str, Mapping[str, object]]) -> list[tuple
     values: dict[str, dict[str, list[str]]] = {}
     for stage, params in stage_params.items():
         for label, value in settings_items(params):
+            value = value.replace(" (random-effects analyses only)", "")
             values.setdefault(label, {}).setdefault(value, []).append(stage.split("-", 1)[0])
     rows = []
     for label, by_value in values.items():

@@ -264,9 +264,15 @@ class Col:
     header: str
     source: str | tuple[str, ...]
     kind: str = "text"
-    digits: int = 2
+    digits: int | None = None
 
     def values(self, df: pd.DataFrame) -> list[str]:
+        """The column's cells in the display format (decimals: *digits*, else 0 for
+        percentages and 2 for everything else)."""
+        digits = self.digits if self.digits is not None else (0 if self.kind == "pct" else 2)
+        return self._cells(df, digits)
+
+    def _cells(self, df: pd.DataFrame, digits: int) -> list[str]:
         if self.kind == "fraction":
             num, den = (df[c] if c in df.columns else pd.Series(np.nan, index=df.index) for c in self.source)
             return [MISSING if is_missing(a) or is_missing(b) else f"{fmt_integer(a)}/{fmt_integer(b)}"
@@ -274,14 +280,14 @@ class Col:
         if self.kind == "interval":
             lo, hi = (df[c] if c in df.columns else pd.Series(np.nan, index=df.index) for c in self.source)
             return [MISSING if is_missing(a) or not math.isfinite(float(a)) else
-                    f"{fmt_number(a, self.digits)} to {fmt_number(b, self.digits)}" for a, b in zip(lo, hi, strict=True)]
+                    f"{fmt_number(a, digits)} to {fmt_number(b, digits)}" for a, b in zip(lo, hi, strict=True)]
         if self.kind == "estimate":
             est, lo, hi = (df[c] if c in df.columns else pd.Series(np.nan, index=df.index) for c in self.source)
-            return [fmt_estimate(e, lo_, hi_, self.digits) for e, lo_, hi_ in zip(est, lo, hi, strict=True)]
+            return [fmt_estimate(e, lo_, hi_, digits) for e, lo_, hi_ in zip(est, lo, hi, strict=True)]
         if self.source not in df.columns:
             return [MISSING] * len(df)
         fmt = FORMATTERS[self.kind]
-        return [fmt(v, self.digits) for v in df[self.source]]
+        return [fmt(v, digits) for v in df[self.source]]
 
 
 @dataclass(frozen=True)
@@ -324,7 +330,7 @@ _COUNT_COLUMNS = {"k", "n_msc", "n_control", "events_msc", "events_control", "Q_
                   "difference", "msc", "control", "doses"}
 
 
-def generic_spec(df: pd.DataFrame, title: str, drop: Sequence[str] = (), digits: int = 2) -> TableSpec:
+def generic_spec(df: pd.DataFrame, title: str, drop: Sequence[str] = (), digits: int | None = None) -> TableSpec:
     """A spec for any tidy table: every column but *drop*, humanised, formatted by its
     kind, and an estimate with its CI merged into one column where the table has
     ``estimate``/``ci_low``/``ci_high``."""
@@ -406,10 +412,16 @@ class ReportTable:
 _ZWSP = "\u200b"
 
 
+_ESTIMATE = re.compile(r"-?\d+(?:\.\d+)? \[-?\d+(?:\.\d+)?, -?\d+(?:\.\d+)?\]")
+
+
 def breakable(text: str) -> str:
-    """*text* with break opportunities after the punctuation of tokens longer than 24 characters,
-    so a narrow column wraps them instead of overflowing (HTML only; the Markdown twin keeps the text)."""
-    return re.sub(r"\S{25,}", lambda m: re.sub(r"([/_.\-=;,&?])", r"\1" + _ZWSP, m.group(0)), str(text))
+    """*text* for an HTML cell: an estimate with its interval kept on one line (no-break
+    spaces), and break opportunities after the punctuation of tokens longer than 24
+    characters, so a narrow column wraps them instead of overflowing (the Markdown twin keeps
+    the text as it is)."""
+    text = _ESTIMATE.sub(lambda m: m.group(0).replace(" ", "\u00a0"), str(text))
+    return re.sub(r"\S{25,}", lambda m: re.sub(r"([/_.=;,&?])", r"\1" + _ZWSP, m.group(0)), text)
 
 
 def report_table(df: pd.DataFrame, spec: TableSpec) -> ReportTable:

@@ -50,6 +50,7 @@ from mscmeta.review.mortality import ARM_COLUMNS, describe_options, display_valu
 from mscmeta.review.scenarios import analysis_mortality, scenario_studies, scenarios
 from mscmeta.review.sheets import RawData, study_labels
 from mscmeta.review.subgroup import SUBGROUP_FACTORS, run_subgroups
+from mscmeta.review.tables import QUANTITY_NAMES
 
 #: "close" for ratio measures: |log(ours) - log(published)| <= CLOSE_LOG for estimate and CI limits.
 CLOSE_LOG = 0.10
@@ -635,7 +636,8 @@ def _findings(table: pd.DataFrame, target, res0, vals0, d0, measure: str) -> str
 
 def explanations_markdown(card: pd.DataFrame) -> str:
     """One bullet per published quantity: status and the generated explanation."""
-    lines = [f"- **{r.quantity} ({r.subgroup})** — {r.status}. {r.explanation}" for r in card.itertuples(index=False)]
+    lines = [f"- **{QUANTITY_NAMES.get(r.quantity, r.quantity)} ({r.subgroup})** — {r.status}. {r.explanation}"
+             for r in card.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -695,9 +697,15 @@ def _distance_sentence(wwit: pd.DataFrame) -> str:
     tried = wwit[wwit["step"] >= 1]
     reached = tried[tried["status_vs_published"].isin(["match", "close"])]
     best = tried.sort_values(["distance", "change"], kind="mergesort").iloc[0]
+    if best["kind"] == "greedy":
+        steps = wwit[(wwit["kind"] == "greedy") & (wwit["step"] <= best["step"])]["change"]
+        what = f"a combination of {len(steps)} changes ({'; '.join(steps)})"
+    else:
+        what = str(best["change"])
     text = (f"Of {len(singles)} single changes to our set (dropping a study, another reading of its deaths, adding a "
-            f"candidate), {toward} move the result toward the published one; the closest set tried "
-            f"({best['change']}) gives {_fmt_ratio(best['estimate'], best['ci_low'], best['ci_high'])}.")
+            f"candidate), {toward} move the result toward the published one; the closest set tried, {what}, gives "
+            f"{_fmt_ratio(best['estimate'], best['ci_low'], best['ci_high'])} (status '{best['status_vs_published']}'). "
+            "These are findings about the data, not analyses to adopt.")
     if reached.empty:
         text += (" No set tried reproduces the published estimate and interval even approximately: that would take "
                  "studies or counts that are not among the candidates and readings the sources give.")
