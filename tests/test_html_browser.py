@@ -230,9 +230,11 @@ def test_settings_of_the_run_are_named_on_every_page_and_in_the_prose(browser, k
     page.goto((html / "03-pool-report.html").as_uri(), wait_until="load")
     text = page.inner_text("body").lower()
     assert "risk ratio" in text
+    # the paper's own analysis is an odds ratio, and some tests are defined for odds ratios only:
+    # those are the only odds ratios the prose of an RR run may name
+    allowed = ("published", "paper", "defined for odds ratios", "odds ratios only")
     odds = [m.start() for m in re.finditer(r"odds ratio", text)]
-    # the paper's own analysis is an odds ratio: the only odds ratios left are the published ones
-    assert all("published" in text[max(0, i - 200): i + 200] or "paper" in text[max(0, i - 200): i + 200]
-               for i in odds), [text[max(0, i - 120): i + 60] for i in odds]
+    assert all(any(a in text[max(0, i - 200): i + 200] for a in allowed) for i in odds), [
+        text[max(0, i - 120): i + 60] for i in odds if not any(a in text[max(0, i - 200): i + 200] for a in allowed)]
     page.close()
     assert not problems, "\n".join(problems)

@@ -712,15 +712,19 @@ def _distance_sentence(wwit: pd.DataFrame) -> str:
     return text
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def why_they_differ(ours: pd.Series, pub: pd.Series | None, status_: str, wwit: pd.DataFrame, set_text: str) -> str:
     """One paragraph on why our primary result and the published one differ, from the run's tables."""
     if pub is None:
         return "The published overall result is not in published_results.csv, so there is nothing to compare."
     pm = str(pub["measure"]).upper()
     if ours["measure"] != pm:
-        return (f"The paper pooled a {MEASURE_NAMES.get(pm, pm)}; this run pools a "
-                f"{MEASURE_NAMES.get(ours['measure'], ours['measure'])}, so the two are not compared "
-                f"(run with measure={pm} to compare).")
+        theirs, mine = MEASURE_NAMES.get(pm, pm), MEASURE_NAMES.get(ours["measure"], ours["measure"])
+        return (f"The paper pooled {_article(theirs)} {theirs}; this run pools {_article(mine)} {mine}, so the two are "
+                f"not compared (run with measure={pm} to compare).")
     if not np.isfinite(ours["estimate"]):
         return "Our primary analysis is not estimable in this scenario."
     lower = ours["estimate"] < pub["estimate"]

@@ -226,7 +226,7 @@ def scorecard_view(card: pd.DataFrame) -> pd.DataFrame:
 
 #: Readable names of the published quantities.
 QUANTITY_NAMES = {
-    "mortality_or": "Mortality, odds ratio", "heterogeneity_p": "Heterogeneity, P", "studies": "Studies",
+    "mortality_or": "Mortality (the paper's odds ratio)", "heterogeneity_p": "Heterogeneity, P (the paper's)", "studies": "Studies",
     "articles": "Articles", "patients": "Patients", "study_size_min": "Smallest study (patients)",
     "study_size_max": "Largest study (patients)", "records_identified": "Records identified",
 }
