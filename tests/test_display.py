@@ -201,3 +201,9 @@ def test_papermill_knows_the_type_of_every_notebook_parameter():
         params = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{stage}.ipynb"))
         untyped = [name for name, p in params.items() if p["inferred_type_name"] in ("None", "", None)]
         assert not untyped, f"{stage}: no type annotation for {untyped}"
+
+
+def test_prose_never_prints_a_negative_zero():
+    from mscmeta.review.text import fmt_ci
+
+    assert fmt_ci(-0.06, -0.12, -0.001) == "-0.06 (95% CI -0.12 to 0.00)"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mscmeta.review.display import fmt_number
 from mscmeta.review.secondary_analyses import Analysis, OutcomeAnalysis, analysis_n, int_counts
 
 
@@ -102,7 +103,7 @@ def _primary_for_claim(oa: OutcomeAnalysis, kind: str) -> Analysis | None:
 
 def _format_estimate(a: Analysis) -> str:
     d = a.result.to_dict()
-    return f"{a.measure} {d['estimate']:.2f} ({d['ci_low']:.2f} to {d['ci_high']:.2f})"
+    return f"{a.measure} {fmt_number(d['estimate'])} ({fmt_number(d['ci_low'])} to {fmt_number(d['ci_high'])})"
 
 
 def _outcome_verdict(oa: OutcomeAnalysis, kind: str, harm_margin: float) -> tuple[str, str, Analysis | None]:

@@ -44,6 +44,7 @@ import pandas as pd
 
 from mscmeta.engine.options import BinaryOptions
 from mscmeta.engine.results import MetaResult
+from mscmeta.review.display import fmt_estimate
 from mscmeta.review.extract import study_set_comparison
 from mscmeta.review.inputs import StageInputs
 from mscmeta.review.mortality import ARM_COLUMNS, describe_options, display_value, labels_of, try_pool
@@ -124,7 +125,7 @@ def _names(labels: Sequence[str]) -> str:
 def _fmt_ratio(est: float, lo: float, hi: float) -> str:
     if not np.isfinite(est):
         return "not estimable"
-    return f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
+    return fmt_estimate(est, lo, hi)
 
 
 def data_quality_text(data: pd.DataFrame) -> str:

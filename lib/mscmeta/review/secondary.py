@@ -22,7 +22,7 @@ from mscmeta.plots.style import use_style
 from mscmeta.review import schema_secondary as SS
 from mscmeta.review.claims import VERDICT_RULE, claims_table
 from mscmeta.review.csvsheet import DataValidationError, Failure
-from mscmeta.review.display import save_table, show_figure, show_table
+from mscmeta.review.display import fmt_number, save_table, show_figure, show_table
 from mscmeta.review.scenarios import scenario_studies
 from mscmeta.review.secondary_analyses import OutcomeAnalysis, SecondaryReport, analyse_outcome, int_counts
 from mscmeta.review.secondary_figures import outcome_forest_plot, overview_plot
@@ -308,8 +308,8 @@ def summary_markdown(report: SecondaryReport) -> str:
         unit = f" {oa.inputs['unit'].iloc[0]}" if a.measure == "MD" else ""
         conv = f"; medians converted ({oa.conversion})" if "Luo" in oa.conversion or "Wan" in oa.conversion else ""
         lines.append(
-            f"- {oa.info.label}: {a.name}, k = {a.result.k}: {a.measure} {d['estimate']:.2f}{unit} "
-            f"(95% CI {d['ci_low']:.2f} to {d['ci_high']:.2f}), I² = {d['I2']:.0f}%{conv}."
+            f"- {oa.info.label}: {a.name}, k = {a.result.k}: {a.measure} {fmt_number(d['estimate'])}{unit} "
+            f"(95% CI {fmt_number(d['ci_low'])} to {fmt_number(d['ci_high'])}), I² = {d['I2']:.0f}%{conv}."
         )
     verdicts = report.claims.drop_duplicates("claim_id")["claim_verdict"]
     counts = {v: int((verdicts == v).sum()) for v in ("supported", "not supported", "insufficient data")}

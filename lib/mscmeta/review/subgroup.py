@@ -23,7 +23,7 @@ from mscmeta.engine.validation import NotEstimableError
 from mscmeta.plots.axes import message_figure
 from mscmeta.plots.forest import subgroup_forest
 from mscmeta.plots.style import use_style
-from mscmeta.review.display import save_table, show_figure, show_table
+from mscmeta.review.display import fmt_estimate, save_table, show_figure, show_table
 from mscmeta.review.inputs import StageInputs, load_inputs
 from mscmeta.review.mortality import ARM_COLUMNS, AnalysisSpec, display_value, labels_of, main_specs
 from mscmeta.review.tables import subgroup_spec
@@ -240,7 +240,7 @@ def subgroup_markdown(table: pd.DataFrame) -> str:
         parts = []
         for r in subs.itertuples(index=False):
             if np.isfinite(r.estimate):
-                parts.append(f"{r.subgroup} {r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] (k = {int(r.k)})")
+                parts.append(f"{r.subgroup} {fmt_estimate(r.estimate, r.ci_low, r.ci_high)} (k = {int(r.k)})")
             else:
                 parts.append(f"{r.subgroup} not estimable")
         qb, dfb, pb = rows.iloc[0]["Q_between"], rows.iloc[0]["df_between"], rows.iloc[0]["p_between"]

@@ -207,7 +207,8 @@ def scorecard_view(card: pd.DataFrame) -> pd.DataFrame:
 
     def cell(est, lo, hi, p, kind_p: bool) -> str:
         if kind_p:
-            return "" if pd.isna(p) else f"P {fmt_pvalue(p)}" if fmt_pvalue(p).startswith(("<", ">")) else f"P = {fmt_pvalue(p)}"
+            text = fmt_pvalue(p)
+            return "" if pd.isna(p) else f"P {text[0]} {text[1:]}" if text.startswith(("<", ">")) else f"P = {text}"
         if pd.isna(est):
             return ""
         if pd.isna(lo) or pd.isna(hi):
