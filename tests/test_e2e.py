@@ -24,12 +24,13 @@ EXPECTED_TABLES = (
     "subgroups_mortality.csv",
     "secondary_outcomes.csv", "adverse_events.csv",
     "influence_mortality.csv", "cumulative_mortality.csv", "small_study_tests.csv", "what_would_it_take.csv",
-    "claims.csv",
+    "claims.csv", "headline.csv", "characteristics.csv", "study_flow.csv", "scenario_definition.csv",
+    "prisma_checklist.csv",
     "cumulative_by_date.csv", "updated_pooled.csv", "updated_studies.csv", "tsa.csv", "tsa_looks.csv",
     "summary_of_findings.csv", "claims_updated.csv", "missing_deaths.csv",
 )
 EXPECTED_FIGURES = (
-    "prisma_flow", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
+    "prisma_flow", "prisma_flow_ours", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
     "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview",
     "cumulative_by_date", "forest_updated", "tsa_mortality",
 )
@@ -79,6 +80,8 @@ def test_html_reports_exist_for_every_stage(e2e_run):
     for stage in STAGES:
         assert f'href="{stage}-report.html"' in index and f'href="{stage}.html"' in index
     assert "data:image/png;base64," in index
+    assert 'href="methods.html"' in index and (html / "methods.html").exists()
+    assert "Headline" in index and "Published (Yao et al. 2022)" in index
 
 
 def _private_copy(e2e_run, e2e_raw, tmp_path):
@@ -141,7 +144,9 @@ def test_a_package_change_reruns_only_the_stages_that_import_it(e2e_run, e2e_raw
     # stage 06 grades the secondary outcomes with stage 05's analyses (mscmeta.review.secondary)
     assert _touched(lib / "review" / "secondary_figures.py", out, raw) == ["05-secondary-outcomes",
                                                                           "06-update-and-certainty"]
-    assert _touched(lib / "plots" / "forest.py", out, raw) == ["03-pool", "04-subgroup", "06-update-and-certainty"]
+    # the secondary outcomes' and the updated forest plots are drawn by the one forest style too
+    assert _touched(lib / "plots" / "forest.py", out, raw) == ["03-pool", "04-subgroup", "05-secondary-outcomes",
+                                                              "06-update-and-certainty"]
     assert _touched(lib / "plots" / "tsa.py", out, raw) == ["06-update-and-certainty"]
     assert _touched(lib / "engine" / "tau2.py", out, raw) == sorted(STAGES)
 
