@@ -78,7 +78,7 @@ from itertools import combinations
 
 from mscmeta.engine.validation import DataError
 from mscmeta.engine.grade.absolute_effects import RATIO_MEASURES, EffectEstimate
-from mscmeta.engine.grade.text import CERTAINTY_WORDS, format_certainty, format_number, format_p, format_percent
+from mscmeta.engine.grade.text import CERTAINTY_WORDS, format_certainty, format_decimal, format_p, format_percent
 from mscmeta.engine.grade.information_size import InformationSize, binary_ois, continuous_ois
 
 #: Ratings of a downgrading domain, by levels rated down.
@@ -583,7 +583,7 @@ def _inconsistency_text(het: Heterogeneity, sides: bool | None, pairs: int | Non
         parts.append(f"{pairs} pair(s) of study CIs without overlap" if pairs else "study CIs overlap")
     if het.prediction_interval is not None:
         low, high = het.prediction_interval
-        parts.append(f"prediction interval {format_number(low)} to {format_number(high)}")
+        parts.append(f"prediction interval {format_decimal(low)} to {format_decimal(high)}")
     return "; ".join(parts) or "no heterogeneity statistics given"
 
 
@@ -671,7 +671,7 @@ def _ois_position(evidence: EvidenceBody, params: GradeParameters, ois: Informat
 
 def _imprecision_text(evidence: EvidenceBody, ci: dict, pos: dict, ois: InformationSize | None) -> str:
     e = evidence.effect
-    ci_text = f"95% CI {format_number(e.ci_low)} to {format_number(e.ci_high)}"
+    ci_text = f"95% CI {format_decimal(e.ci_low)} to {format_decimal(e.ci_high)}"
     if ci["both_appreciable"]:
         ci_text += " includes appreciable benefit and appreciable harm"
     elif ci["ci_reason"]:
@@ -754,7 +754,7 @@ def rate_large_effect(
     levels = 2 if size >= params.very_large_effect else 1 if size >= params.large_effect else 0
     if not levels:
         return ()
-    reason = f"{effect.measure} {format_number(effect.estimate)}: {'very ' if levels == 2 else ''}large effect"
+    reason = f"{effect.measure} {format_decimal(effect.estimate)}: {'very ' if levels == 2 else ''}large effect"
     return (Upgrade("large_effect", levels, reason),)
 
 

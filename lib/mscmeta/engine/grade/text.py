@@ -77,7 +77,7 @@ def format_risk_with_intervention(effect: AbsoluteEffect) -> str:
     return f"{format_frequency(effect.risk_intervention, per)} ({low} to {high})"
 
 
-def format_number(value: float, decimals: int = 2) -> str:
+def format_decimal(value: float, decimals: int = 2) -> str:
     """Fixed decimals, half up on the magnitude (so 0.125 -> "0.13", not banker's "0.12")."""
     scaled = round_half_up(value * 10**decimals + (1e-9 if value >= 0 else -1e-9))
     text = f"{abs(scaled) / 10**decimals:.{decimals}f}"
@@ -88,13 +88,13 @@ def format_relative_effect(effect: EffectEstimate, decimals: int = 2) -> str:
     """Relative-effect column: "OR 0.52 (0.32 to 0.84)"; "—" for MD/SMD (GRADEpro leaves it empty)."""
     if effect.measure in {"MD", "SMD"}:
         return "—"
-    numbers = (format_number(v, decimals) for v in (effect.estimate, effect.ci_low, effect.ci_high))
+    numbers = (format_decimal(v, decimals) for v in (effect.estimate, effect.ci_low, effect.ci_high))
     est, low, high = numbers
     return f"{effect.measure} {est} ({low} to {high})"
 
 
 def _higher_lower(value: float, decimals: int) -> str:
-    text = format_number(abs(value), decimals)
+    text = format_decimal(abs(value), decimals)
     if float(text) == 0:
         return text
     return f"{text} {'higher' if value > 0 else 'lower'}"
@@ -107,7 +107,7 @@ def format_continuous_difference(effect: ContinuousEffect, decimals: int = 2) ->
     """
     est = effect.effect
     units = f" {effect.units}" if effect.units else ""
-    point = format_number(abs(est.estimate), decimals)
+    point = format_decimal(abs(est.estimate), decimals)
     word = "" if float(point) == 0 else (" higher" if est.estimate > 0 else " lower")
     low = _higher_lower(est.ci_low, decimals)
     high = _higher_lower(est.ci_high, decimals)
@@ -122,12 +122,12 @@ def format_control_mean(effect: ContinuousEffect, outcome: str, decimals: int = 
     if effect.control_mean is None:
         return "—"
     units = f" {effect.units}" if effect.units else ""
-    return f"The mean {label} was {format_number(effect.control_mean, decimals)}{units}"
+    return f"The mean {label} was {format_decimal(effect.control_mean, decimals)}{units}"
 
 
 def format_event_rate(events: int, total: int) -> str:
     """Evidence-profile cell: "101/1448 (7%)", "375/3088 (12.1%)" (one decimal, ".0" dropped)."""
-    percent = format_number(100.0 * events / total, 1)
+    percent = format_decimal(100.0 * events / total, 1)
     if percent.endswith(".0"):
         percent = percent[:-2]
     return f"{events}/{total} ({percent}%)"
@@ -142,12 +142,12 @@ def format_p(p_value: float) -> str:
     """A p-value as footnotes print it: 0.031 -> "0.03", 0.0004 -> "< 0.001"."""
     if p_value < 0.001:
         return "< 0.001"
-    return format_number(p_value, 3 if p_value < 0.01 else 2)
+    return format_decimal(p_value, 3 if p_value < 0.01 else 2)
 
 
 def format_percent(value: float, decimals: int = 0) -> str:
     """A percentage: 61.6 -> "62%"."""
-    return f"{format_number(value, decimals)}%"
+    return f"{format_decimal(value, decimals)}%"
 
 
 def footnote_marker(index: int) -> str:
