@@ -251,3 +251,112 @@ def per_study_view(rows: pd.DataFrame) -> pd.DataFrame:
     msc, ctl = out["mean_sd_msc"].fillna("").astype(str), out["mean_sd_control"].fillna("").astype(str)
     out["converted"] = [f"{m} vs {c}" if m and c else "" for m, c in zip(msc, ctl, strict=True)]
     return out
+
+
+# ---------------------------------------------------------------------------
+# 06-update-and-certainty
+# ---------------------------------------------------------------------------
+
+MISSING_DEATHS = TableSpec(
+    "Missing evidence: comparative studies of each review set whose deaths were not located",
+    (Col("Review set", "scenario"), Col("Study", "label"), Col("Design", "design"), Col("n MSC", "n_msc", "int"),
+     Col("n control", "n_control", "int"), Col("Why not in the analysis", "reason")),
+    notes=("These studies are listed, not imputed: their deaths are missing from every pooled estimate of the set.",),
+    missing_means="arm size not located",
+)
+
+
+def updated_pooled_spec(measure: str) -> TableSpec:
+    """``updated_pooled.csv`` as shown: one row per review set, variant and analysis."""
+    return TableSpec(
+        "Pooled mortality: the published review's set and the updated sets",
+        (Col("Review set", "scenario"), Col("Variant", "variant"), Col("Analysis", "analysis"), Col("k", "k", "int"),
+         Col("Deaths MSC", ("events_msc", "n_msc"), "fraction"),
+         Col("Deaths control", ("events_control", "n_control"), "fraction"), _est(measure), Col("P", "p_value", "p"),
+         Col("I²", "I2", "pct"), Col("τ²", "tau2", "num", 3), Col("95% prediction interval", ("pi_low", "pi_high"), "interval")),
+        notes=("k: studies with an estimable effect (no deaths in either arm: not estimable). Variant 'split control': "
+               "the three-arm trial entered as one comparison per cell arm against half of the shared control.",),
+        missing_means="not applicable (fixed-effect model) or not estimable",
+    )
+
+
+UPDATED_STUDIES = TableSpec(
+    "The studies behind each updated analysis",
+    (Col("Review set", "scenario"), Col("Variant", "variant"), Col("Study", "label"), Col("Published", "pub_date"),
+     Col("Design", "design"), Col("Deaths MSC", ("events_msc", "n_msc"), "fraction"),
+     Col("Deaths control", ("events_control", "n_control"), "fraction"), Col("Time point", "timepoint")),
+)
+
+
+def period_spec(measure: str) -> TableSpec:
+    """The period subgroups of the updated forest plot."""
+    return TableSpec(
+        "Mortality by period of publication, with the test for subgroup differences",
+        (Col("Review set", "scenario"), Col("Period", "subgroup"), Col("k", "k", "int"),
+         Col("Deaths MSC", ("events_t", "n_t"), "fraction"), Col("Deaths control", ("events_c", "n_c"), "fraction"),
+         _est(measure), Col("P", "p_value", "p"), Col("I²", "I2", "pct"), Col("Chi² (subgroup differences)", "Q_between", "num"),
+         Col("df", "df_between", "int"), Col("P (subgroup differences)", "p_between", "p")),
+        notes=("Mantel–Haenszel fixed effect (RevMan's zero-cell convention); the test for subgroup differences is "
+               "RevMan's Chi² on the subgroup estimates.",),
+        missing_means="not estimable, or no test",
+    )
+
+
+def cumulative_by_date_spec(measure: str) -> TableSpec:
+    """``cumulative_by_date.csv`` as shown."""
+    return TableSpec(
+        "Cumulative meta-analysis by publication date",
+        (Col("Review set", "scenario"), Col("Step", "step", "int"), Col("Study added", "label"),
+         Col("Published", "pub_date"), Col("k", "k", "int"), Col("Deaths MSC", ("cum_events_msc", "cum_n_msc"), "fraction"),
+         Col("Deaths control", ("cum_events_control", "cum_n_control"), "fraction"), _est(measure),
+         Col("P", "p_value", "p"), Col("I²", "I2", "pct")),
+        notes=("Each row pools every study published up to and including the one added (Mantel–Haenszel fixed "
+               "effect); deaths are the running totals.",),
+        missing_means="not estimable yet (no deaths in the studies so far)",
+    )
+
+
+TSA = TableSpec(
+    "Trial sequential analysis of mortality: required information size and verdict",
+    (Col("Review set", "scenario"), Col("Relative risk reduction", "rrr_text"), Col("Power", "power_pct", "pct"),
+     Col("Control mortality", "control_pct", "pct", 1), Col("D²", "d2_pct", "pct"),
+     Col("RIS before D²", "ris_unadjusted", "int"), Col("RIS", "ris", "int"), Col("Trials", "trials", "int"),
+     Col("Patients", "patients", "int"), Col("Information fraction", "information_fraction", "num"),
+     Col("Z (last trial)", "z_last", "num"), Col("Verdict", "verdict_text"),
+     Col("OR [TSA-adjusted 95% CI]", ("estimate", "tsa_ci_low", "tsa_ci_high"), "estimate"),
+     Col("Not on the information axis (no deaths in either arm)", "double_zero_not_counted")),
+    notes=("RIS: required information size (patients), two-sided α 5%; D²: diversity, the heterogeneity adjustment "
+           "of the RIS; information fraction: patients accrued / RIS. Trials without deaths in either arm carry no "
+           "information on the odds ratio and are not counted on the information axis.",),
+    missing_means="none (or not defined)",
+)
+
+
+CLAIMS_UPDATED = TableSpec(
+    "The paper's claims, then and now",
+    (Col("Claim", "claim"), Col("Evidence to 2021", "yao_era_evidence"), Col("Then", "yao_era_verdict"),
+     Col("Evidence to 2025", "updated_evidence"), Col("Now", "updated_verdict"),
+     Col("Certainty (GRADE)", "certainty"), Col("Verdict", "verdict")),
+)
+
+SOF_TIDY = TableSpec(
+    "Summary of findings: the numbers and every domain's rating",
+    (Col("Outcome", "outcome"), Col("Participants", "n_participants", "int"), Col("Studies", "n_studies", "int"),
+     Col("Measure", "measure"), Col("Estimate [95% CI]", ("estimate", "ci_low", "ci_high"), "estimate"),
+     Col("Risk of bias", "risk_of_bias"), Col("Inconsistency", "inconsistency"), Col("Indirectness", "indirectness"),
+     Col("Imprecision", "imprecision"), Col("Publication bias", "publication_bias"), Col("Certainty", "certainty")),
+    notes=("Ratios (OR) on the ratio scale; the mean difference of length of stay in days.",),
+)
+
+
+def tsa_view(tsa: pd.DataFrame) -> pd.DataFrame:
+    """``tsa.csv`` with percentages and the verdict in words for the report."""
+    out = tsa.copy()
+    out["rrr_text"] = [f"{r:.0%}" + ("" if b.startswith("fixed") else f" ({b})")
+                       for r, b in zip(out["rrr"], out["rrr_basis"], strict=True)]
+    out["power_pct"] = 100 * out["power"]
+    out["control_pct"] = 100 * out["control_risk"]
+    out["d2_pct"] = 100 * out["diversity_d2"]
+    out["verdict_text"] = [v + (f" (at {t})" if isinstance(t, str) and t else "")
+                           for v, t in zip(out["verdict"], out["verdict_trial"].fillna(""), strict=True)]
+    return out

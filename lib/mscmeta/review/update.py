@@ -14,13 +14,17 @@ Nothing here writes files; the notebook writes with :mod:`mscmeta.bundle.io`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from mscmeta.engine.grade import SofOutcome, SofTable
-from mscmeta.engine.grade.sof_html import assessment_html, sof_html
+from mscmeta.engine.grade.domains import DOMAIN_TITLES, DOMAINS
+from mscmeta.engine.grade.sof_html import GRADE_DEFINITIONS, assessment_html, sof_html
+from mscmeta.engine.grade.text import format_certainty
 from mscmeta.plots.style import use_style
+from mscmeta.review.display import Col, ReportTable, TableSpec, public_text, save_table, show_figure, show_table
 from mscmeta.review.certainty import (
     COMPARATOR,
     INTERVENTION,
@@ -31,6 +35,18 @@ from mscmeta.review.certainty import (
     study_facts,
     summary_of_findings,
 )
+from mscmeta.review.tables import (
+    CLAIMS_UPDATED,
+    MISSING_DEATHS,
+    SOF_TIDY,
+    TSA,
+    UPDATED_STUDIES,
+    cumulative_by_date_spec,
+    period_spec,
+    tsa_view,
+    updated_pooled_spec,
+)
+from mscmeta.review.text import fmt_ci, fmt_p
 from mscmeta.review.update_claims import UPDATED_VERDICT_RULE, updated_claims_table
 from mscmeta.review.update_cumulative import cumulative_by_date, cumulative_figure
 from mscmeta.review.update_inputs import (
@@ -59,7 +75,10 @@ __all__ = [
     "updated_studies_table", "updated_markdown", "period_subgroups", "period_rows", "period_forest",
     "cumulative_by_date", "cumulative_figure", "run_tsa", "tsa_table", "tsa_looks_table", "tsa_figure",
     "tsa_markdown", "yao_odds_ratio", "sof_table", "sof_tidy", "sof_setting", "sof_document", "secondary_report",
-    "updated_claims_table", "UPDATED_VERDICT_RULE", "conclusion_markdown",
+    "updated_claims_table", "UPDATED_VERDICT_RULE", "conclusion_markdown", "save_table", "show_table", "show_figure",
+    "MISSING_DEATHS", "UPDATED_STUDIES", "TSA", "CLAIMS_UPDATED", "SOF_TIDY", "updated_pooled_spec", "period_spec",
+    "cumulative_by_date_spec", "tsa_view", "sof_report_table", "certainty_rows", "period_caption",
+    "cumulative_by_date_caption", "tsa_caption", "period_markdown", "CERTAINTY", "period_table",
 ]
 
 #: The question of the summary-of-findings table.
@@ -168,3 +187,100 @@ def conclusion_markdown(pooled: pd.DataFrame, tsa: pd.DataFrame, sof: SofTable, 
         lines.append(f"3. **Are more trials needed?** Trial sequential analysis of the randomised trials (RRR 20%, "
                      f"D²-adjusted): {tsa_text}.")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# How the report shows the stage: the SoF table, the certainty assessment, captions
+# ---------------------------------------------------------------------------
+
+#: The GRADEpro columns the report shows (the lettered footnotes follow the table).
+SOF_COLUMNS_SHOWN = ("Outcomes", "№ of participants (studies)", "Certainty of the evidence (GRADE)",
+                     "Relative effect (95% CI)", "Assumed control risk")
+
+
+def sof_report_table(table: SofTable) -> ReportTable:
+    """The summary of findings in GRADEpro's layout, in the reports' table format: one row per
+    outcome, the explanation of the absolute effects, the GRADE definitions and the lettered
+    explanations (reason for every downgrade and override) below it."""
+    shown = table.display.drop(columns=["Footnotes"], errors="ignore")
+    spec = TableSpec("Summary of findings: MSC compared to standard care or placebo for severe or critical COVID-19",
+                     tuple(Col(c, c) for c in shown.columns))
+    notes = [public_text(table.note)]
+    notes += [f"{a}: {b}" for a, b in GRADE_DEFINITIONS]
+    notes += [f"{f.marker}. {public_text(f.text)}" for f in table.footnotes]
+    return replace(show_table(shown, spec), notes=tuple(notes))
+
+
+def certainty_rows(table: SofTable) -> pd.DataFrame:
+    """``certainty_assessment.csv``: every outcome's start level and five domains, with the
+    rating, whether a rule or a sheet judgement set it (and the rule's own rating), and the reason."""
+    rows = []
+    for a in table.assessments:
+        rows.append({"outcome": a.outcome, "domain": "start", "rating": format_certainty(a.start_level),
+                     "set_by": "design", "reason": a.start_reason})
+        for name in DOMAINS:
+            r = a.domain(name)
+            rows.append({"outcome": a.outcome, "domain": DOMAIN_TITLES[name],
+                         "rating": f"{r.rating} ({r.label})" if r.label else r.rating,
+                         "set_by": f"data sheet (rule: {r.rule_rating})" if r.overridden else "rule",
+                         "reason": r.reason + (f" Source: {r.source}" if r.overridden and r.source else "")})
+        rows.append({"outcome": a.outcome, "domain": "certainty", "rating": format_certainty(a.level), "set_by": "",
+                     "reason": ""})
+    return pd.DataFrame(rows)
+
+
+CERTAINTY = TableSpec(
+    "Certainty assessment: every domain of every outcome",
+    (Col("Outcome", "outcome"), Col("Domain", "domain"), Col("Rating", "rating"), Col("Set by", "set_by"),
+     Col("Reason", "reason")),
+    missing_means="not applicable",
+)
+
+
+def period_markdown(table: pd.DataFrame) -> str:
+    """The test for subgroup differences by period, one sentence per review set."""
+    lines = []
+    for scenario, rows in table.groupby("scenario", sort=False):
+        row = rows.iloc[0]
+        p = row["p_between"] if "p_between" in rows.columns else np.nan
+        if not np.isfinite(p):
+            lines.append(f"- **{scenario}**: no test for subgroup differences (fewer than two periods with an "
+                         "estimable effect).")
+            continue
+        lines.append(f"- **{scenario}**: test for subgroup differences (period), Chi² = {row['Q_between']:.2f}, "
+                     f"df = {int(row['df_between'])}, {fmt_p(p)}.")
+    lines.append("\nA difference between periods is observational: the later trials differ from the earlier ones in "
+                 "more than their date.")
+    return "\n".join(lines) + "\n"
+
+
+def period_caption(scenario: str, measure: str) -> str:
+    return (f"Mortality by period of publication, review set {scenario}: RevMan forest plot ({measure}, "
+            "Mantel–Haenszel fixed effect) with a subtotal for the studies published up to 2021 (the window of the "
+            "published review) and for those published from 2022, and the test for subgroup differences. Squares: "
+            "study estimates (area proportional to weight) with 95% CI; diamonds: subtotals and overall estimate; "
+            "left of the line of no effect means fewer deaths with MSC; last column: overall risk of bias.")
+
+
+def cumulative_by_date_caption(scenario: str, measure: str) -> str:
+    return (f"Cumulative meta-analysis by publication date, review set {scenario} ({measure}, Mantel–Haenszel fixed "
+            "effect): each row adds one study and shows the running estimate with its 95% CI; the dashed line marks "
+            "the publication of the review being rebuilt. Below, the pooled mortality results of that review and "
+            "of later systematic reviews as they published them, each in its own measure and study set (not "
+            "recomputed here).")
+
+
+def tsa_caption() -> str:
+    return ("Trial sequential analysis of mortality (relative risk reduction 20%, two-sided α 5%), one panel per "
+            "review set and power: the cumulative Z-curve (one point per trial in order of publication; hollow: a "
+            "look the TSA conventions do not analyse) against the Lan–DeMets O'Brien–Fleming monitoring boundaries "
+            "for benefit (below) and harm (above), the futility wedge (dashed) and the single-test limits ±1.96 "
+            "(dotted); the x axis counts patients up to the required information size (dash-dotted line, RIS). The panel "
+            "title gives the verdict and the information fraction reached.")
+
+
+def period_table(inputs: UpdateInputs, scenarios: Iterable[str], options) -> pd.DataFrame:
+    """``updated_period_subgroups.csv``: the period subgroups and the test for subgroup
+    differences of every review set in *scenarios* (Mantel-Haenszel, *options*)."""
+    frames = [period_rows(s, period_subgroups(inputs.data[s], options, source=f"scenario {s}")[1]) for s in scenarios]
+    return pd.concat(frames, ignore_index=True)

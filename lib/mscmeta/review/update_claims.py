@@ -31,7 +31,7 @@ CLAIM_OUTCOMES: Mapping[str, tuple[str, ...]] = {
 }
 
 UPDATED_VERDICT_RULE = (
-    "Each side is judged as in stage 05 (mortality: the 95% CI of the Mantel-Haenszel odds ratio excludes 1 in "
+    "Each side is judged as in report 05 (mortality: the 95% CI of the Mantel-Haenszel odds ratio excludes 1 in "
     "favour of MSC). Verdict: 'still supported' when the updated evidence supports the claim and its certainty is "
     "high or moderate; 'possibly supported (low certainty)' or 'uncertain (very low certainty)' when it supports "
     "it at lower certainty; 'no longer supported' when the Yao-era evidence supported it and the updated evidence "

@@ -90,8 +90,8 @@ def _optional_frame(frame: pd.DataFrame | None, columns: Iterable[str]) -> pd.Da
 def _stage02_rob(tables_in: str | Path) -> tuple[pd.DataFrame | None, str]:
     path = Path(tables_in) / "risk_of_bias.csv"
     if not path.exists():
-        return None, "not available (stage 02 has not written risk_of_bias.csv)"
-    return load_risk_of_bias(path), f"stage 02 table {path.name}"
+        return None, "not available (report 02 has not been run)"
+    return load_risk_of_bias(path), f"the assessments of report 02 ({path.name})"
 
 
 def load_update_inputs(data_dir: str | Path, tables_in: str | Path,

@@ -42,6 +42,8 @@ from mscmeta.review.mortality import (
 )
 from mscmeta.review.quality import overall_judgements
 from mscmeta.review.sheets import ARM_COLUMNS
+from mscmeta.review.display import fmt_number
+from mscmeta.review.text import fmt_ci
 from mscmeta.review.update_inputs import UpdateInputs, split_control_rows
 
 #: Variant of the per-study rows: the scenario as defined, or with multi-arm trials split.
@@ -125,9 +127,9 @@ def updated_markdown(table: pd.DataFrame) -> str:
             if not np.isfinite(r.estimate):
                 parts.append(f"{r.analysis}: not estimable")
                 continue
-            text = f"{r.analysis} {r.measure} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f}), k = {int(r.k)}"
+            text = f"{r.analysis} {r.measure} {fmt_ci(r.estimate, r.ci_low, r.ci_high)}, k = {int(r.k)}"
             if np.isfinite(r.pi_low):
-                text += f", 95% prediction interval {r.pi_low:.2f} to {r.pi_high:.2f}"
+                text += f", 95% prediction interval {fmt_number(r.pi_low)} to {fmt_number(r.pi_high)}"
             if np.isfinite(r.I2):
                 text += f", I² = {r.I2:.0f}%"
             parts.append(text)

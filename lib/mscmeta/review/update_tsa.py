@@ -159,7 +159,8 @@ def tsa_markdown(table: pd.DataFrame, yao: tuple[float, str] | None) -> str:
             what += (f" (at the last analysed trial Z = {r.z_last_analysed:.2f} against a boundary of "
                      f"±{r.boundary_last_analysed:.2f}: {'back inside' if inside else 'still outside'} the boundaries)")
         lines.append(
-            f"- **{r.scenario}**, RRR {r.rrr:.0%} ({r.rrr_basis}), power {r.power:.0%}: control mortality "
+            f"- **{r.scenario}**, RRR {r.rrr:.0%}" + ("" if r.rrr_basis.startswith("fixed") else f" ({r.rrr_basis})")
+            + f", power {r.power:.0%}: control mortality "
             f"{r.control_risk:.1%}, D² {r.diversity_d2:.0%}, RIS {int(r.ris):,} patients "
             f"({int(r.ris_unadjusted):,} before the D² adjustment); {int(r.patients):,} patients in {r.trials} trials "
             f"= information fraction {r.information_fraction:.2f}; **{what}**. TSA-adjusted 95% CI of the last pooled "
