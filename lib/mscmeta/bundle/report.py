@@ -67,6 +67,10 @@ PARAMETER_LABELS = {
     "tau2_method": "τ² estimator",
     "harm_margin": "Harm margin (risk difference)",
     "weights_file": "Weights of the summary plots",
+    "secondary_scenario": "Review set of the secondary outcomes",
+    "forest_scenario": "Review set of the period forest plot",
+    "cumulative_scenario": "Review set of the cumulative analysis",
+    "los_mid_days": "Minimal important difference, length of stay (days)",
 }
 MEASURE_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
 VALUE_LABELS = {
@@ -92,6 +96,14 @@ KEY_FIGURES: tuple[tuple[str, str], ...] = (
     ("secondary_overview",
      "Secondary outcomes at a glance: each pooled outcome on the scale of its own forest plot (one panel per "
      "scale), estimate and 95% CI; outcomes that could not be pooled are listed below the panels."),
+    ("forest_updated",
+     "Mortality with the trials published since 2021, by period of publication (up to 2021, 2022 onward): the "
+     "RevMan forest plot of every controlled study with a subtotal per period and the test for subgroup "
+     "differences (left of the line of no effect means fewer deaths with MSC)."),
+    ("tsa_mortality",
+     "Trial sequential analysis of mortality: the cumulative Z-curve (one point per trial, in order of "
+     "publication) against the monitoring boundaries for benefit and harm and the futility wedge, on an axis of "
+     "patients accrued; the vertical line is the required information size."),
 )
 
 
@@ -154,6 +166,8 @@ def data_checksum(data_dir: str | os.PathLike | None) -> str:
 
 def setting_value(name: str, value: object, params: Mapping[str, object]) -> str:
     """How the banner shows one parameter (with what it means where that helps)."""
+    if name == "los_mid_days" and not value:
+        return "none given (half the pooled control-arm SD)"
     if name == "weights_file":
         return Path(str(value)).name if value else "the primary mortality analysis"
     text = VALUE_LABELS.get(name, {}).get(str(value), str(value))
