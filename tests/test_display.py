@@ -23,6 +23,7 @@ from mscmeta.review import reporting as REP
 from mscmeta.review import secondary as S
 from mscmeta.review import secondary_sheets as SD
 from mscmeta.review import tables as T
+from mscmeta.review import update as U
 
 
 # ----------------------------------------------------------------------------- cell formats
@@ -207,3 +208,54 @@ def test_prose_never_prints_a_negative_zero():
     from mscmeta.review.text import fmt_ci
 
     assert fmt_ci(-0.06, -0.12, -0.001) == "-0.06 (95% CI -0.12 to 0.00)"
+
+
+# ----------------------------------------------------------------------------- report 06
+
+
+def _raw_values(frame: pd.DataFrame) -> list[str]:
+    """Cells that print a raw value: NaN, booleans, a negative zero or a float at full precision."""
+    bad = re.compile(r"\bnan\b|<NA>|\bTrue\b|\bFalse\b|-0\.0+\b|\d\.\d{5,}|dossier|addendum|research notes",
+                     re.IGNORECASE)
+    return [str(v) for v in frame.to_numpy().ravel() if bad.search(str(v))]
+
+
+def test_every_table_of_report_06_reads_as_in_a_journal():
+    """The tables of stage 06 (on the fixture data) in the display format: no raw values, estimates
+    with their intervals, P values and percentages formatted; notes without project documents."""
+    inputs = U.load_update_inputs(FIXTURE_DATA, FIXTURE_DATA, U.compared_scenarios("primary"))
+    specs = U.update_specs("OR", "revman")
+    runs = U.run_updated(inputs, specs)
+    tsa_runs = U.run_tsa(inputs, U.UPDATED_SCENARIOS, specs[0].options)
+    sof, _ = U.sof_table(inputs, runs, "primary", "updated-all")
+    shown = [
+        U.show_table(U.missing_table(inputs, U.compared_scenarios("primary")), U.MISSING_DEATHS),
+        U.show_table(U.updated_pooled_table(runs, specs), U.updated_pooled_spec("OR")),
+        U.show_table(U.updated_studies_table(runs), U.UPDATED_STUDIES),
+        U.show_table(U.period_table(inputs, U.UPDATED_SCENARIOS, specs[0].options), U.period_spec("OR")),
+        U.show_table(U.cumulative_by_date(inputs, U.UPDATED_SCENARIOS, specs[0].options), U.cumulative_by_date_spec("OR")),
+        U.show_table(U.tsa_view(U.tsa_table(tsa_runs)), U.TSA),
+        U.show_table(U.sof_tidy(sof), U.SOF_TIDY),
+        U.show_table(U.certainty_rows(sof), U.CERTAINTY),
+        U.sof_report_table(sof),
+    ]
+    for table in shown:
+        assert len(table.frame), table.title
+        assert not _raw_values(table.frame), (table.title, _raw_values(table.frame)[:3])
+        assert not any(D.mentions_internal_document(n) for n in table.notes), table.title
+    pooled = shown[1].frame
+    assert pooled["OR [95% CI]"].str.fullmatch(r"\d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\]|\u2014").all()
+    assert pooled["P"].str.fullmatch(r"<0\.001|>0\.999|\d\.\d{3}|\u2014").all()
+    sof_shown = shown[-1]
+    assert any(n.startswith("a. ") for n in sof_shown.notes)  # the lettered reasons follow the table
+    assert "Footnotes" not in sof_shown.frame.columns
+
+
+def test_report_06_is_on_the_front_page_and_the_methods_page():
+    assert "06-update-and-certainty" in R.STAGE_TITLES
+    assert {"forest_updated", "tsa_mortality"} <= {stem for stem, _ in R.KEY_FIGURES}
+    methods = (R.PAGES_DIR / "methods.html.j2").read_text(encoding="utf-8")
+    for term in ("Trial sequential analysis", "GRADE", "summary-of-findings", "2022"):
+        assert term in methods, term
+    checklist = REP.prisma_checklist().set_index("item")
+    assert "report 06" in checklist.loc["15", "where"].lower() and checklist.loc["22", "status"] == "reported"

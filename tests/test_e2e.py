@@ -10,10 +10,15 @@ import json
 import os
 import re
 import shutil
+import subprocess
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import ROOT, STAGES, reproduce_into, run_make
+from mscmeta.bundle.bench_setup import clone_tree
+from test_update import R_MH_REVMAN, R_REML_HKSJ
 
 pytestmark = pytest.mark.e2e
 
@@ -176,3 +181,40 @@ def test_broken_notebook_fails_the_run_by_name_and_keeps_earlier_outputs(e2e_run
     assert proc.returncode != 0
     assert "03-pool.ipynb failed in cell" in proc.stderr and "deliberately broken" in proc.stderr, proc.stderr
     assert _digest(out, ("tables", "figures", "notebooks", "html")) == before
+
+
+def test_a_fresh_clone_builds_stage_06_on_the_project_data_and_agrees_with_r(tmp_path):
+    """From a fresh clone (what ``git clone`` gives: :func:`mscmeta.bundle.bench_setup.clone_tree`, no
+    outputs), ``make`` builds stage 06 on the project's own data (``data/raw``), running stage 02 first
+    for its risk of bias. The clone uses this checkout's venv (``.venv`` linked, its ``lib/`` first on
+    ``PYTHONPATH``, so the clone's package is the one imported) to avoid a second install.
+
+    The updated pooled odds ratios it writes to ``outputs/tables/updated_pooled.csv`` equal the values
+    R metafor computed from the rows of ``updated_studies.csv`` (``test_update.R_MH_REVMAN`` and
+    ``R_REML_HKSJ``: R 4.2.2, metafor 3.8.1, calls in their docstrings)."""
+    tree = clone_tree(tmp_path / "clone", ROOT)
+    assert not (tree / "outputs" / "tables").exists()
+    (tree / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    env["PYTHONPATH"] = str(tree / "lib")
+    proc = subprocess.run(["make", "--no-print-directory", "-C", str(tree), "outputs/notebooks/06-update-and-certainty.ipynb"],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ran = re.findall(r"ran notebooks/(\d\d-[a-z-]+)\.ipynb", proc.stdout + proc.stderr)
+    assert sorted(ran) == ["02-quality-assess", "06-update-and-certainty"], ran
+    out = tree / "outputs"
+    for name in ("updated_pooled.csv", "updated_studies.csv", "cumulative_by_date.csv", "tsa.csv",
+                 "summary_of_findings.csv", "summary_of_findings.html", "missing_deaths.csv", "claims_updated.csv"):
+        assert (out / "tables" / name).exists(), name
+    for stem in ("forest_updated", "cumulative_by_date", "tsa_mortality"):
+        assert (out / "figures" / f"{stem}.png").exists() and (out / "figures" / f"{stem}.svg").exists(), stem
+    pooled = pd.read_csv(out / "tables" / "updated_pooled.csv")
+    for (scenario, variant), values in R_MH_REVMAN.items():
+        row = pooled[(pooled["scenario"] == scenario) & (pooled["variant"] == variant) & (pooled["analysis"] == "MH fixed")]
+        np.testing.assert_allclose(np.log(row[["estimate", "ci_low", "ci_high"]].to_numpy(float)[0]), np.log(values),
+                                   atol=1e-6, err_msg=f"{scenario} {variant}")
+    for (scenario, variant), values in R_REML_HKSJ.items():
+        row = pooled[(pooled["scenario"] == scenario) & (pooled["variant"] == variant)
+                     & (pooled["analysis"] == "REML + HKSJ")]
+        np.testing.assert_allclose(np.log(row[["estimate", "ci_low", "ci_high", "pi_low", "pi_high"]].to_numpy(float)[0]),
+                                   np.log(values[:5]), atol=1e-6, err_msg=f"{scenario} {variant}")

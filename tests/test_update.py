@@ -83,7 +83,16 @@ R_REML_HKSJ = {
 
 @pytest.mark.parametrize("key", sorted(R_MH_REVMAN))
 def test_mantel_haenszel_revman_equals_r_metafor(runs, key):
-    """Ours vs the R values above, 1e-6 on the log scale."""
+    """Ours vs R, 1e-6 on the log scale. Reference: R 4.2.2 Patched (2022-11-10 r83330), metafor 3.8.1,
+    on the rows of one scenario and variant of ``outputs/tables/updated_studies.csv`` (``x``)::
+
+        x <- x[!(x$events_msc == 0 & x$events_control == 0), ]
+        z <- x$events_msc == 0 | x$events_control == 0
+        rma.mh(ai = x$events_msc + 0.5*z, bi = x$n_msc - x$events_msc + 0.5*z,
+               ci = x$events_control + 0.5*z, di = x$n_control - x$events_control + 0.5*z, measure = "OR")
+
+    giving the (OR, lower, upper) of :data:`R_MH_REVMAN`; re-run on 2026-11-30 after main's data
+    moved, same values."""
     table = U.updated_pooled_table(runs, U.update_specs())
     row = _row(table, *key, "MH fixed")
     ours = np.log([row["estimate"], row["ci_low"], row["ci_high"]])
@@ -101,12 +110,43 @@ def test_mantel_haenszel_exact_equals_r_metafor_default(inputs, key):
 
 @pytest.mark.parametrize("key", sorted(R_REML_HKSJ))
 def test_reml_hksj_and_prediction_interval_equal_r_metafor(runs, key):
+    """R 4.2.2 Patched, metafor 3.8.1: ``es <- escalc(measure = "OR", ai = events_msc, n1i = n_msc,
+    ci = events_control, n2i = n_control, add = 1/2, to = "only0", drop00 = TRUE, data = x);
+    m <- rma(yi, vi, data = es, method = "REML", test = "knha"); predict(m, transf = exp)`` on the rows
+    of ``updated_studies.csv``: :data:`R_REML_HKSJ` (OR, CI, PI, tau^2)."""
     table = U.updated_pooled_table(runs, U.update_specs())
     row = _row(table, *key, "REML + HKSJ")
     est, lo, hi, pi_lo, pi_hi, tau2 = R_REML_HKSJ[key]
     ours = np.log([row["estimate"], row["ci_low"], row["ci_high"], row["pi_low"], row["pi_high"]])
     np.testing.assert_allclose(ours, np.log([est, lo, hi, pi_lo, pi_hi]), atol=1e-6)
     assert row["tau2"] == pytest.approx(tau2, abs=1e-6)
+
+
+#: RevMan's test for subgroup differences by period (published up to 2021 / 2022 onward), from R 4.2.2
+#: Patched, metafor 3.8.1, on the rows of ``updated_studies.csv`` (variant "as defined") with the
+#: RevMan zero-cell convention of ``R_MH_REVMAN`` applied per subgroup::
+#:
+#:     x$period <- ifelse(as.integer(substr(x$pub_date, 1, 4)) <= 2021, "up to 2021", "2022 onward")
+#:     subs <- lapply(split(x, x$period), function(y) rma.mh(<RevMan-corrected cells of y>, measure = "OR"))
+#:     b <- sapply(subs, function(m) as.numeric(m$beta)); se <- sapply(subs, function(m) m$se)
+#:     t <- rma(yi = b, sei = se, method = "FE"); c(t$QE, t$QEp)
+#:
+#: (Chi², P); df = 1. Subgroup ORs: updated-rcts 0.2020460 (to 2021), 0.8547027 (2022 on);
+#: updated-all 0.2063264, 0.8547027.
+R_PERIOD_TEST = {
+    "updated-rcts": (5.9891047560, 0.0143945060, (0.2020460, 0.8547027)),
+    "updated-all": (10.3696193868, 0.0012810596, (0.2063264, 0.8547027)),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(R_PERIOD_TEST))
+def test_period_subgroup_difference_equals_r_metafor(inputs, scenario):
+    table = U.period_table(inputs, [scenario], U.update_specs()[0].options).set_index("subgroup")
+    chi2, p, (early, late) = R_PERIOD_TEST[scenario]
+    assert table.loc["overall", "Q_between"] == pytest.approx(chi2, abs=1e-6)
+    assert table.loc["overall", "p_between"] == pytest.approx(p, abs=1e-8)
+    assert int(table.loc["overall", "df_between"]) == 1
+    np.testing.assert_allclose(table.loc[["up to 2021", "2022 onward"], "estimate"], [early, late], rtol=1e-6)
 
 
 def test_updated_studies_table_holds_the_rows_behind_each_analysis(runs, inputs):
