@@ -318,15 +318,14 @@ def cumulative_by_date_spec(measure: str) -> TableSpec:
 
 TSA = TableSpec(
     "Trial sequential analysis of mortality: required information size and verdict",
-    (Col("Review set", "scenario"), Col("Relative risk reduction", "rrr_text"), Col("Power", "power_pct", "pct"),
-     Col("Control mortality", "control_pct", "pct", 1), Col("D²", "d2_pct", "pct"),
-     Col("RIS before D²", "ris_unadjusted", "int"), Col("RIS", "ris", "int"), Col("Trials", "trials", "int"),
-     Col("Patients", "patients", "int"), Col("Information fraction", "information_fraction", "num"),
-     Col("Z (last trial)", "z_last", "num"), Col("Verdict", "verdict_text"),
-     Col("OR [TSA-adjusted 95% CI]", ("estimate", "tsa_ci_low", "tsa_ci_high"), "estimate"),
-     Col("Not on the information axis (no deaths in either arm)", "double_zero_not_counted")),
-    notes=("RIS: required information size (patients), two-sided α 5%; D²: diversity, the heterogeneity adjustment "
-           "of the RIS; information fraction: patients accrued / RIS. Trials without deaths in either arm carry no "
+    (Col("Review set", "scenario"), Col("RRR; power", "rrr_text"), Col("Control mortality", "control_pct", "pct", 1),
+     Col("D²", "d2_pct", "pct"), Col("RIS", "ris", "int"), Col("Patients (trials)", "patients_text"),
+     Col("Information fraction", "information_fraction", "num"), Col("Z (last trial)", "z_last", "num"),
+     Col("Verdict", "verdict_text"), Col("OR [TSA-adjusted 95% CI]", ("estimate", "tsa_ci_low", "tsa_ci_high"), "estimate"),
+     Col("No deaths in either arm (not counted)", "double_zero_not_counted")),
+    notes=("RRR: relative risk reduction (20%, or the one implied by the published odds ratio at the control "
+           "mortality); RIS: required information size (patients), two-sided α 5%, adjusted for heterogeneity by the "
+           "diversity D²; information fraction: patients accrued / RIS. Trials without deaths in either arm carry no "
            "information on the odds ratio and are not counted on the information axis.",),
     missing_means="none (or not defined)",
 )
@@ -354,7 +353,8 @@ def tsa_view(tsa: pd.DataFrame) -> pd.DataFrame:
     out = tsa.copy()
     out["rrr_text"] = [f"{r:.0%}" + ("" if b.startswith("fixed") else f" ({b})")
                        for r, b in zip(out["rrr"], out["rrr_basis"], strict=True)]
-    out["power_pct"] = 100 * out["power"]
+    out["rrr_text"] = [f"{t}; {p:.0%}" for t, p in zip(out["rrr_text"], out["power"], strict=True)]
+    out["patients_text"] = [f"{int(n)} ({int(k)})" for n, k in zip(out["patients"], out["trials"], strict=True)]
     out["control_pct"] = 100 * out["control_risk"]
     out["d2_pct"] = 100 * out["diversity_d2"]
     out["verdict_text"] = [v + (f" (at {t})" if isinstance(t, str) and t else "")

@@ -53,7 +53,8 @@ class TsaRun:
 
     @property
     def heading(self) -> str:
-        return f"{self.scenario}: RRR {self.rrr:.0%} ({self.rrr_basis}), power {self.power:.0%}, D² {self.d2:.0%}"
+        basis = "" if self.rrr_basis.startswith("fixed") else f" ({self.rrr_basis})"
+        return f"{self.scenario}: RRR {self.rrr:.0%}{basis}, power {self.power:.0%}, D² {self.d2:.0%}"
 
 
 def yao_odds_ratio(inputs: UpdateInputs) -> tuple[float, str] | None:
