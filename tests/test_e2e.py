@@ -32,7 +32,8 @@ EXPECTED_TABLES = (
     "claims.csv", "headline.csv", "characteristics.csv", "study_flow.csv", "scenario_definition.csv",
     "prisma_checklist.csv",
     "cumulative_by_date.csv", "updated_pooled.csv", "updated_studies.csv", "tsa.csv", "tsa_looks.csv",
-    "summary_of_findings.csv", "claims_updated.csv", "missing_deaths.csv",
+    "summary_of_findings.csv", "claims_updated.csv", "missing_deaths.csv", "certainty_assessment.csv",
+    "updated_period_subgroups.csv",
 )
 EXPECTED_FIGURES = (
     "prisma_flow", "prisma_flow_ours", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
