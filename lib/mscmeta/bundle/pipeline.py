@@ -25,6 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from mscmeta.bundle.lean_imports import skip_iri_grammar
 from mscmeta.bundle.paths import DATA_RAW, OUTPUTS
 
 #: Kernel the Makefile registers inside the virtual environment (``make kernel``).
@@ -65,6 +66,7 @@ def parse_assignments(items: list[str]) -> dict[str, object]:
 
 def declared_parameters(notebook: Path) -> dict[str, dict]:
     """The parameters a notebook declares in its ``parameters`` cell (papermill's inspection)."""
+    skip_iri_grammar()
     import papermill  # deferred on purpose: heavy (jupyter, nbclient); argument parsing does not need it
 
     return dict(papermill.inspect_notebook(str(notebook)))
@@ -117,6 +119,7 @@ def run_stage(
     Path
         The executed notebook in ``<out>/notebooks``.
     """
+    skip_iri_grammar()
     import papermill  # deferred on purpose (see declared_parameters)
     from papermill.exceptions import PapermillExecutionError
 

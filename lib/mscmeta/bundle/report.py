@@ -41,6 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from mscmeta.bundle.io import write_text
+from mscmeta.bundle.lean_imports import skip_iri_grammar
 from mscmeta.bundle.paths import PROJECT_ROOT
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -224,6 +225,7 @@ def hide_machine_paths(nb) -> None:
 
 
 def _exporter(code_free: bool):
+    skip_iri_grammar()
     from nbconvert import HTMLExporter  # deferred on purpose: heavy, loaded only when rendering
 
     return HTMLExporter(
@@ -238,6 +240,7 @@ def _exporter(code_free: bool):
 
 def render_notebook(executed: Path, html_dir: Path) -> list[Path]:
     """Write ``<stage>.html`` and ``<stage>-report.html`` for one executed notebook."""
+    skip_iri_grammar()
     import nbformat  # deferred on purpose (see _exporter)
 
     nb = nbformat.read(executed, as_version=4)
@@ -394,6 +397,7 @@ def format_interval(est: object, lo: object, hi: object) -> str:
 
 def render_all(out: str | os.PathLike) -> list[Path]:
     """Render every executed notebook under ``<out>/notebooks``, the front page and the Methods page."""
+    skip_iri_grammar()
     import nbformat  # deferred on purpose (see _exporter)
 
     out = Path(out)
