@@ -19,7 +19,13 @@ from matplotlib.figure import Figure
 from mscmeta.bundle.io import output_dirs, save_figure, write_table
 from mscmeta.plots.prisma import prisma_flow
 from mscmeta.plots.style import use_style
-from mscmeta.review.scenarios import analysis_mortality, scenario_definition, scenario_studies, scenarios
+from mscmeta.review.scenarios import (
+    analysis_mortality,
+    check_mortality_scenario,
+    scenario_definition,
+    scenario_studies,
+    scenarios,
+)
 from mscmeta.review.sheets import RawData, load_raw, study_labels
 
 __all__ = [
@@ -296,7 +302,16 @@ class Extract:
 
 
 def build_extract(raw: RawData, scenario: str = "primary") -> Extract:
-    """Every table and the figure of stage 01, in memory."""
+    """Every table and the figure of stage 01, in memory.
+
+    Raises
+    ------
+    DataError
+        If *scenario* gives the later stages no mortality analysis to run
+        (:func:`~mscmeta.review.scenarios.check_mortality_scenario`): stage 01 does not
+        publish the tables of a scenario the bundle cannot analyse.
+    """
+    check_mortality_scenario(raw, scenario)
     return Extract(tables=extract_tables(raw, scenario), prisma=prisma_figure(raw))
 
 
