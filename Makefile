@@ -180,7 +180,7 @@ write_params = $(if $(call params_differ,$(1)),$(shell mkdir -p $(call shquote,$
 FORCE:
 ifneq ($(BUILDING),)
 ifneq ($(QUERY),)
-$(foreach stage,$(STAGES),$(if $(call params_differ,$(stage)),$(eval $(PARAMS_DIR)/$(stage).txt: FORCE)))
+$(foreach stage,$(STAGES),$(if $(call params_differ,$(stage)),$(eval $(PARAMS_DIR)/$(stage).txt: FORCE ; @echo "parameters of $(stage) changed")))
 else ifneq ($(LOCKED)$(DIRECT),)
 $(foreach stage,$(STAGES),$(call write_params,$(stage)))
 endif

@@ -192,9 +192,10 @@ def _check_writable(out: Path) -> None:
 
 
 def _oserror_message(stage: str, exc: OSError, staging: Path, out: Path) -> str:
-    where = str(exc.filename or "").replace(str(staging), str(out))
+    """One line for a write that failed in the runner (the executed notebook, a published file)."""
+    where = str(exc.filename or f"its executed notebook or outputs in {out}").replace(str(staging), str(out))
     text = str(exc.strerror or exc).replace(str(staging), str(out))
-    return f"stage {stage} could not write {where or 'its outputs'}: {text}"
+    return f"stage {stage} could not write {where}: {text}"
 
 
 def _keep_failed(executed: Path, out: Path, stage: str, replacements: Mapping[str, str]) -> Path | None:
