@@ -73,8 +73,11 @@ NB_OUT := $(OUT)/notebooks
 PARAMS_DIR := $(OUT)/.params
 HTML_INDEX := $(OUT)/html/index.html
 
-# -n / -q: look; the parameter files are compared, never rewritten.
-QUERY := $(if $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),yes)
+# -n / -q: look; the parameter files are compared, never rewritten. The one-letter flags
+# are MAKEFLAGS' first word unless it starts with '-' (a plain `make reproduce` has none, and
+# the long options added above then come first: --no-builtin-rules holds an n).
+MAKE_LETTERS := $(filter-out -%,$(firstword $(MAKEFLAGS)))
+QUERY := $(if $(findstring n,$(MAKE_LETTERS))$(findstring q,$(MAKE_LETTERS)),yes)
 # Set (by outlock.py) in the sub-make that runs under the outputs folder's lock.
 LOCKED := $(if $(MSCMETA_OUTPUTS_LOCK),yes)
 # Goals that build outputs; a direct stage target (make outputs/notebooks/03-pool.ipynb) takes the lock per stage.
