@@ -8,10 +8,17 @@
 # lib/mscmeta/bundle/stagedeps.py: a change to a plot reruns the stages that draw it, a
 # change to the engine reruns all), its upstream stages and its parameters, so a rerun
 # after no change does nothing and a change reruns only what depends on it. Parameters pass through: make reproduce MEASURE=RR SCENARIO=kirkham-like
+#
+# One run at a time per outputs folder: `make reproduce` and `make html` take the lock of
+# $(OUT) (lib/mscmeta/bundle/outlock.py) and only then read the parameters and run the
+# stages in a sub-make; a second run waits, saying for what. Before any stage runs, the
+# data and the parameters are checked once (mscmeta.review.preflight), so invalid input
+# stops the run before anything is published. `make -q` / `make -n` only look.
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.SECONDARY:
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
 
 # ---- parameters (override on the command line) --------------------------------------
 SCENARIO ?= primary
@@ -25,7 +32,9 @@ PYTEST_ARGS ?=
 JOBS ?= 2
 
 ifneq ($(filter reproduce html,$(MAKECMDGOALS)),)
-MAKEFLAGS += -j$(JOBS) --output-sync=target
+ifneq ($(MSCMETA_OUTPUTS_LOCK),)
+MAKEFLAGS += -j$(JOBS)
+endif
 endif
 
 # ---- environment ----------------------------------------------------------------------
@@ -64,6 +73,19 @@ NB_OUT := $(OUT)/notebooks
 PARAMS_DIR := $(OUT)/.params
 HTML_INDEX := $(OUT)/html/index.html
 
+# -n / -q: look; the parameter files are compared, never rewritten. The one-letter flags
+# are MAKEFLAGS' first word unless it starts with '-' (a plain `make reproduce` has none, and
+# the long options added above then come first: --no-builtin-rules holds an n).
+MAKE_LETTERS := $(filter-out -%,$(firstword $(MAKEFLAGS)))
+QUERY := $(if $(findstring n,$(MAKE_LETTERS))$(findstring q,$(MAKE_LETTERS)),yes)
+# Set (by outlock.py) in the sub-make that runs under the outputs folder's lock.
+LOCKED := $(if $(MSCMETA_OUTPUTS_LOCK),yes)
+# Goals that build outputs; a direct stage target (make outputs/notebooks/03-pool.ipynb) takes the lock per stage.
+BUILDING := $(filter reproduce html $(OUT)/%,$(MAKECMDGOALS))
+DIRECT := $(filter-out reproduce html,$(BUILDING))
+# A value quoted for the shell, whatever it holds (MEASURE="OR RR", SCENARIO="x'y").
+shquote = '$(subst ','\'',$(1))'
+
 LIB := $(sort $(shell find lib -type f -name '*.py' -not -path '*/__pycache__/*'))
 REPORT_FILES := $(sort $(wildcard lib/mscmeta/bundle/*.py lib/mscmeta/bundle/templates/*/*))
 DEPS_DIR := $(OUT)/.deps
@@ -73,22 +95,45 @@ NB_SRC := notebooks
 STAGES := 01-extract 02-quality-assess 03-pool 04-subgroup 05-secondary-outcomes 06-update-and-certainty
 EXECUTED := $(STAGES:%=$(NB_OUT)/%.ipynb)
 
-# The parameters each stage receives (name=value, as the notebook declares them).
-PARAMS_01-extract := scenario=$(SCENARIO)
-PARAMS_02-quality-assess := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
-PARAMS_03-pool := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
-PARAMS_04-subgroup := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zero_cell=$(ZERO_CELL) tau2_method=$(TAU2)
-PARAMS_05-secondary-outcomes := scenario=$(SCENARIO) model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
-PARAMS_06-update-and-certainty := scenario=$(SCENARIO) measure=$(MEASURE) zero_cell=$(ZERO_CELL)
+# The parameters each stage receives: notebook parameter=make variable (values are never
+# split or re-parsed, so any value reaches the notebook's validator and gets its message).
+PARAMS_01-extract := scenario=SCENARIO
+PARAMS_02-quality-assess := scenario=SCENARIO measure=MEASURE model=MODEL zero_cell=ZERO_CELL tau2_method=TAU2
+PARAMS_03-pool := scenario=SCENARIO measure=MEASURE model=MODEL zero_cell=ZERO_CELL tau2_method=TAU2
+PARAMS_04-subgroup := scenario=SCENARIO measure=MEASURE model=MODEL zero_cell=ZERO_CELL tau2_method=TAU2
+PARAMS_05-secondary-outcomes := scenario=SCENARIO model=SECONDARY_MODEL tau2_method=TAU2
+PARAMS_06-update-and-certainty := scenario=SCENARIO measure=MEASURE zero_cell=ZERO_CELL
+param_name = $(word 1,$(subst =, ,$(1)))
+param_value = $($(word 2,$(subst =, ,$(1))))
+# "-p 'name=value'" for every parameter of stage $(1); its parameter file's text.
+stage_args = $(foreach p,$(PARAMS_$(1)),-p $(call shquote,$(call param_name,$(p))=$(call param_value,$(p))))
+define newline
+
+
+endef
+param_line = $(call param_name,$(1))=$(call param_value,$(1))
+params_lines = $(if $(1),$(call param_line,$(firstword $(1)))$(if $(wordlist 2,99,$(1)),$(newline)$(call params_lines,$(wordlist 2,99,$(1)))))
+params_text = $(call params_lines,$(PARAMS_$(1)))
+RUN_WHAT = make $@ SCENARIO=$(SCENARIO) MEASURE=$(MEASURE) MODEL=$(MODEL) ZERO_CELL=$(ZERO_CELL) TAU2=$(TAU2) SECONDARY_MODEL=$(SECONDARY_MODEL)
 
 # ---- tasks ----------------------------------------------------------------------------
 .PHONY: help reproduce test venv lock kernel lab html bench clean clean-outputs strip
 
 help: ## list the targets
-	@echo "Targets (parameters: SCENARIO=$(SCENARIO) MEASURE=$(MEASURE) MODEL=$(MODEL) ZERO_CELL=$(ZERO_CELL) TAU2=$(TAU2)):"
+	@echo $(call shquote,Targets (parameters: SCENARIO=$(SCENARIO) MEASURE=$(MEASURE) MODEL=$(MODEL) ZERO_CELL=$(ZERO_CELL) TAU2=$(TAU2)):)
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-reproduce: $(HTML_INDEX) ## run every notebook and render the HTML (creates the venv if needed)
+ifeq ($(QUERY)$(LOCKED),)
+# Take the outputs folder's lock, then read the parameters and build in a sub-make.
+reproduce html:
+	+@$(PYTHON) lib/mscmeta/bundle/outlock.py --out $(call shquote,$(OUT)) --what $(call shquote,$(RUN_WHAT)) \
+		-- $(MAKE) --no-print-directory $@
+	@echo "Reports: $(abspath $(HTML_INDEX))"
+else
+reproduce: $(HTML_INDEX)
+html: $(HTML_INDEX)
+endif
+reproduce: ## run every notebook and render the HTML (creates the venv if needed)
 
 test: $(VENV_STAMP) $(KERNEL_SPEC) ## run all tests: unit, notebooks end to end, determinism, hygiene, browser
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -113,7 +158,7 @@ kernel: $(KERNEL_SPEC) ## register the project kernel (mscmeta) inside the venv
 lab: $(VENV_STAMP) $(KERNEL_SPEC) ## open JupyterLab on the project kernel
 	cd notebooks && ../$(VENV)/bin/jupyter lab --MultiKernelManager.default_kernel_name=$(KERNEL)
 
-html: $(HTML_INDEX) ## render executed notebooks as HTML (full and code-free) + index
+html: ## render executed notebooks as HTML (full and code-free) + index
 
 bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time a fresh clone's set-up and reproduce, make reproduce from clean, its floor, the no-op rerun, the engine
 	$(PY) -m mscmeta.bundle.bench_setup
@@ -124,8 +169,9 @@ strip: $(VENV_STAMP) ## strip outputs from the source notebooks before committin
 	$(PY) -m mscmeta.bundle.hygiene strip notebooks/*.ipynb
 
 clean-outputs: ## remove every build product in outputs/ (keeps the venv)
-	find $(OUT) -mindepth 1 -not -name README.md -not -name .gitkeep -delete 2>/dev/null || true
-	rm -rf $(OUT)/.staging $(OUT)/.params $(DEPS_DIR)
+	$(PYTHON) lib/mscmeta/bundle/outlock.py --out $(call shquote,$(OUT)) --what "make clean-outputs" -- \
+		find $(OUT) -mindepth 1 -not -name README.md -not -name .gitkeep -not -name .lock -delete 2>/dev/null || true
+	rm -rf $(OUT)/.staging $(OUT)/.params $(OUT)/.manifests $(DEPS_DIR)
 
 clean: clean-outputs ## remove outputs and the virtual environment
 	rm -rf $(VENV) .pytest_cache .hypothesis
@@ -177,14 +223,48 @@ $(KERNEL_SPEC): $(VENV_STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
 	touch $@
 
-# Each stage's parameters live in a file that is rewritten (when make reads this
-# Makefile) only if its content changes, so a new value reruns that stage and its
-# dependants, and `make -q` / `make -n` stay truthful.
-write_params = $(shell mkdir -p $(PARAMS_DIR) && (echo '$(PARAMS_$(1))' | cmp -s - $(PARAMS_DIR)/$(1).txt || echo '$(PARAMS_$(1))' > $(PARAMS_DIR)/$(1).txt))
-$(foreach stage,$(STAGES),$(call write_params,$(stage)))
+# What each stage reads besides its notebook and the package: every sheet is a real
+# prerequisite, and a missing one stops the run with a line naming it.
+SHEET_FILES = $(addprefix $(RAW)/,$(1))
+CORE_SHEETS := $(call SHEET_FILES,studies.csv mortality.csv scenarios.csv scenario_definitions.csv search.csv published_results.csv)
+ALL_SHEETS := $(CORE_SHEETS) $(call SHEET_FILES,risk_of_bias.csv adverse_events.csv secondary_outcomes.csv grade_judgements.csv later_syntheses.csv)
+$(NB_OUT)/01-extract.ipynb: $(ALL_SHEETS)
+$(NB_OUT)/02-quality-assess.ipynb: $(CORE_SHEETS) $(RAW)/risk_of_bias.csv
+$(NB_OUT)/03-pool.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
+$(NB_OUT)/04-subgroup.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
+$(NB_OUT)/05-secondary-outcomes.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv
+$(NB_OUT)/06-update-and-certainty.ipynb: $(ALL_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
+$(RAW)/%.csv:
+	@echo "error: the data sheet $@ is missing (see data/README.md)" >&2; exit 1
 
-$(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(VENV_STAMP) $(KERNEL_SPEC)
-	$(PY) -m mscmeta.bundle.pipeline run $< --out $(OUT) --data-dir $(RAW) $(addprefix -p ,$(PARAMS_$*))
+# The data and the parameters, checked once before any stage runs (every sheet, the
+# scenario's mortality analysis, the option values): invalid input stops the run before
+# anything is published. Redone when a sheet, a parameter or the checking code changes.
+CHECKED := $(PARAMS_DIR)/checked.txt
+CHECK_CODE := $(sort $(wildcard lib/mscmeta/review/*.py lib/mscmeta/engine/*.py lib/mscmeta/plots/*.py))
+$(CHECKED): $(ALL_SHEETS) $(STAGES:%=$(PARAMS_DIR)/%.txt) $(CHECK_CODE) $(VENV_STAMP)
+	@$(PY) -m mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
+		-p $(call shquote,secondary_model=$(SECONDARY_MODEL)) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+
+# Each stage's parameters live in a file that is rewritten (when make reads this Makefile,
+# under the outputs lock) only if its content changes, so a new value reruns that stage and
+# its dependants. Under -n / -q the files are only compared: a differing (or missing) one is
+# marked out of date, so `make -q` / `make -n` stay truthful and write nothing.
+PARAMS_FILES := $(STAGES:%=$(PARAMS_DIR)/%.txt)
+params_differ = $(if $(wildcard $(PARAMS_DIR)/$(1).txt),$(if $(subst x$(file <$(PARAMS_DIR)/$(1).txt),,x$(call params_text,$(1))),yes),yes)
+write_params = $(if $(call params_differ,$(1)),$(shell mkdir -p $(call shquote,$(PARAMS_DIR)))$(file >$(PARAMS_DIR)/$(1).txt,$(call params_text,$(1))))
+.PHONY: FORCE
+FORCE:
+ifneq ($(BUILDING),)
+ifneq ($(QUERY),)
+$(foreach stage,$(STAGES),$(if $(call params_differ,$(stage)),$(eval $(PARAMS_DIR)/$(stage).txt: FORCE ; @echo "parameters of $(stage) changed")))
+else ifneq ($(LOCKED)$(DIRECT),)
+$(foreach stage,$(STAGES),$(call write_params,$(stage)))
+endif
+endif
+
+$(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(VENV_STAMP) $(KERNEL_SPEC) | $(CHECKED)
+	@$(PY) -m mscmeta.bundle.pipeline run $< --out $(call shquote,$(OUT)) --data-dir $(call shquote,$(RAW)) $(call stage_args,$*)
 
 # The package files each stage imports, as make rules (standard library only, so they can be
 # made before the venv exists). Remade when a notebook or any package file changes.
@@ -193,20 +273,13 @@ $(DEPS_DIR)/%.mk: $(NB_SRC)/%.ipynb $(LIB)
 	@mkdir -p $(DEPS_DIR)
 	@$(PYTHON) lib/mscmeta/bundle/stagedeps.py $< --lib lib --target '$$(NB_OUT)/$*.ipynb' --rule-file '$$(DEPS_DIR)/$*.mk' > $@.tmp
 	@mv $@.tmp $@
-ifneq ($(filter reproduce html $(NB_OUT)/%,$(MAKECMDGOALS)),)
+ifneq ($(BUILDING),)
+ifneq ($(QUERY)$(LOCKED)$(DIRECT),)
 -include $(DEPS_FILES)
 endif
-
-# What each stage reads besides its notebook and the package. Every stage validates
-# the core sheets (mscmeta.review.sheets.load_raw); 01 also validates every optional sheet.
-CORE_SHEETS := $(addprefix $(RAW)/,studies.csv mortality.csv scenarios.csv scenario_definitions.csv search.csv published_results.csv)
-$(NB_OUT)/01-extract.ipynb: $(CORE_SHEETS) $(wildcard $(RAW)/risk_of_bias.csv $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv $(RAW)/grade_judgements.csv $(RAW)/later_syntheses.csv)
-$(NB_OUT)/02-quality-assess.ipynb: $(CORE_SHEETS) $(RAW)/risk_of_bias.csv
-$(NB_OUT)/03-pool.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
-$(NB_OUT)/04-subgroup.ipynb: $(CORE_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
-$(NB_OUT)/05-secondary-outcomes.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv
-$(NB_OUT)/06-update-and-certainty.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv $(RAW)/secondary_outcomes.csv $(wildcard $(RAW)/grade_judgements.csv $(RAW)/later_syntheses.csv) $(NB_OUT)/02-quality-assess.ipynb
+endif
 
 $(HTML_INDEX): $(EXECUTED) $(REPORT_FILES)
-	$(PY) -m mscmeta.bundle.report --out $(OUT)
+	@SECONDS=0; echo "[html] started"; $(PY) -m mscmeta.bundle.report --out $(call shquote,$(OUT)) > /dev/null \
+		&& echo "[html] done in $${SECONDS} s"
 

@@ -117,3 +117,54 @@ def test_python_dash_m_entry_point(bcg_csv, tmp_path):
                           timeout=120)
     assert fail.returncode == 2 and fail.stdout == ""
     assert fail.stderr.count("\n") == 1 and "Traceback" not in fail.stderr
+
+
+def _texts(fig) -> str:
+    return " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png"])
+def test_forest_plot_for_any_csv_with_the_arms_named_by_labels(capsys, bcg_csv, tmp_path, monkeypatch, suffix):
+    import mscmeta.cli as cli
+
+    drawn = []
+    original = cli.forest_plot
+    monkeypatch.setattr(cli, "forest_plot", lambda *a, **kw: drawn.append(original(*a, **kw)) or drawn[-1])
+    target = tmp_path / f"forest{suffix}"
+    code, out, err = run(capsys, "pool", str(bcg_csv), "--forest", str(target), "--labels", "Vaccine, Control group")
+    assert code == 0 and err == "" and "Pooled OR" in out
+    assert target.stat().st_size > 5_000 and not list(tmp_path.glob(".*.tmp"))
+    text = _texts(drawn[0])
+    assert "Vaccine" in text and "Control group" in text and "MSC" not in text and "trial 13" in text
+    first = target.read_bytes()
+    run(capsys, "pool", str(bcg_csv), "--forest", str(target), "--labels", "Vaccine, Control group")
+    assert target.read_bytes() == first, "the figure is not byte-identical between two runs"
+
+
+def test_forest_arms_default_to_treatment_and_control(capsys, bcg_csv, tmp_path, monkeypatch):
+    import mscmeta.cli as cli
+
+    drawn = []
+    original = cli.forest_plot
+    monkeypatch.setattr(cli, "forest_plot", lambda *a, **kw: drawn.append(original(*a, **kw)) or drawn[-1])
+    assert run(capsys, "pool", str(bcg_csv), "--forest", str(tmp_path / "f.svg"))[0] == 0
+    text = _texts(drawn[0])
+    assert "Treatment" in text and "Control" in text and "MSC" not in text
+
+
+def test_zero_cell_note_only_when_a_study_has_a_zero_cell(capsys, tmp_path):
+    path = tmp_path / "counts.csv"
+    path.write_text(HEADER + "A,1,10,3,20\nB,2,20,2,20\n")
+    _, out, _ = run(capsys, "pool", str(path))
+    assert "Zero cells" not in out and "RevMan 5 convention" not in out
+    path.write_text(HEADER + "A,0,10,3,20\nB,2,20,2,20\n")
+    _, out, _ = run(capsys, "pool", str(path))
+    assert "Zero cells: revman" in out and "RevMan 5 convention" in out
+
+
+def test_help_lists_peto_wherever_it_is_accepted(capsys):
+    with pytest.raises(SystemExit):
+        main(["pool", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "OR, RR, RD or PETO" in text and "MH, IV or Peto" in text
+    assert "--forest" in text and "--labels" in text

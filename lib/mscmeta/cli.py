@@ -2,33 +2,52 @@
 
 Usage::
 
-    python -m mscmeta pool FILE.csv [--measure OR|RR|RD] [--method MH|IV|Peto]
+    python -m mscmeta pool FILE.csv [--measure OR|RR|RD|PETO] [--method MH|IV|Peto]
         [--model fixed|random] [--tau2 DL|REML|PM|SJ|HE|ML|EB] [--hksj]
         [--zero-cell revman|none] [--keep-double-zero] [--level 0.95] [--json]
+        [--forest out.svg|out.png] [--labels "Treatment,Control"]
 
 ``FILE.csv`` needs the columns ``study, events_t, n_t, events_c, n_c`` (treatment arm
-``_t``, control arm ``_c``). Without ``--json`` a readable table is printed; with ``--json``
-one JSON object with the keys of :meth:`mscmeta.engine.results.MetaResult.to_dict` (``null`` where
-not applicable; estimate, CI and prediction interval on the ratio scale for OR/RR/Peto).
+``_t``, control arm ``_c``; names matched case-insensitively). Without ``--json`` a
+readable table is printed; with ``--json`` one JSON object with the keys of
+:meth:`mscmeta.engine.results.MetaResult.to_dict` (``null`` where not applicable; estimate,
+CI and prediction interval on the ratio scale for OR/RR/Peto). ``--forest`` also draws the
+RevMan forest plot (:func:`mscmeta.plots.forest.forest_plot`) with the arms named by
+``--labels`` (default "Treatment,Control").
 
-Bad input (unreadable file, missing columns, impossible counts, unknown option values,
-too few studies for the method) ends with exit status 2 and one line on stderr.
-Option values are case-insensitive.
+The file is read as the bundle reads its data sheets (:mod:`mscmeta.engine.csvtext`) and
+checked by the same rules (:mod:`mscmeta.engine.validation`): comma-separated UTF-8 (a
+semicolon or tab file, or bytes that are not UTF-8, are named with their line), one header
+with no column twice, counts written as plain digits 0-9 within a plausible range, study
+labels on one line. Bad input (unreadable file, missing columns, impossible counts, unknown
+option values, too few studies for the method) ends with exit status 2 and one line on
+stderr. Option values are case-insensitive.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mscmeta.engine.binary import meta_binary
+from mscmeta.engine.csvtext import load_csv_text
+from mscmeta.engine.results import MetaResult
+from mscmeta.engine.validation import BINARY_COLUMNS, DataError
+from mscmeta.plots.forest import forest_plot
 
 USAGE_ERROR = 2
+#: Arm labels of the forest plot when ``--labels`` is not given.
+DEFAULT_ARM_LABELS = ("Treatment", "Control")
+#: Figure formats ``--forest`` writes.
+FOREST_FORMATS = (".svg", ".png")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,10 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     pool = sub.add_parser(
         "pool",
         help="pool the studies of a CSV file (columns study, events_t, n_t, events_c, n_c)",
-        description="Pool the studies of FILE.csv (columns study, events_t, n_t, events_c, n_c).",
+        description="Pool the studies of FILE.csv (columns study, events_t, n_t, events_c, n_c; any case).",
     )
-    pool.add_argument("file", metavar="FILE.csv", help="CSV file, one row per study")
-    pool.add_argument("--measure", default="OR", help="effect measure: OR, RR or RD (default OR)")
+    pool.add_argument("file", metavar="FILE.csv", help="CSV file (comma-separated, UTF-8), one row per study")
+    pool.add_argument("--measure", default="OR",
+                      help="effect measure: OR, RR, RD or PETO (Peto odds ratio; implies --method Peto) (default OR)")
     pool.add_argument("--method", default="MH", help="pooling method: MH, IV or Peto (default MH)")
     pool.add_argument("--model", default="fixed", help="fixed or random (default fixed)")
     pool.add_argument("--tau2", default="DL", help="tau^2 estimator for --model random: DL, REML, PM, SJ, HE, ML, EB (default DL)")
@@ -58,26 +78,143 @@ def build_parser() -> argparse.ArgumentParser:
                       help="zero-cell convention: revman (0.5 to zero-cell studies, RevMan 5) or none (metafor rma.mh)")
     pool.add_argument("--keep-double-zero", action="store_true", dest="keep_double_zero",
                       help="keep studies with no events in both arms (0.5 added, metafor escalc default)")
-    pool.add_argument("--level", default="0.95", help="confidence level, 0.95 or 95 (default 0.95)")
+    pool.add_argument("--level", default="0.95",
+                      help="confidence level: a fraction in (0, 1) such as 0.95, or a percentage such as 95 (default 0.95)")
     pool.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    pool.add_argument("--forest", metavar="OUT.svg|OUT.png", help="also draw the RevMan forest plot into this file")
+    pool.add_argument("--labels", default=",".join(DEFAULT_ARM_LABELS), metavar='"TREATMENT,CONTROL"',
+                      help="names of the two arms in the forest plot (default %(default)s)")
     return parser
 
 
-def _read_csv(path: str) -> pd.DataFrame:
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"{path}: no such file")
+# --------------------------------------------------------------------------- reading
+
+
+def read_counts(path: str) -> pd.DataFrame:
+    """The 2x2 table of *path*: every cell as text, columns named canonically.
+
+    Header names are matched to :data:`~mscmeta.engine.validation.BINARY_COLUMNS` without
+    regard to case or surrounding spaces; other columns are kept as they are.
+
+    Raises
+    ------
+    DataError
+        One line naming the file (and line, column) for any file-level problem
+        (:func:`mscmeta.engine.csvtext.load_csv_text`) or a column given twice.
+    """
+    text = load_csv_text(path, name=path)
+    names = []
+    seen: dict[str, str] = {}
+    for name in text.header:
+        key = name.strip().lower()
+        canonical = key if key in BINARY_COLUMNS else name
+        if canonical in seen:
+            raise DataError(f"{path}, line {text.header_line}: column {canonical!r} appears twice in the header "
+                            f"(as {seen[canonical]!r} and {name!r})")
+        seen[canonical] = name
+        names.append(canonical)
+    data = pd.DataFrame(text.rows, columns=names, dtype=object)
+    return data.apply(lambda col: col.str.strip())
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_cli_level(text: str) -> float:
+    """``--level`` as a fraction: a fraction in (0, 1) or a percentage in [50, 100).
+
+    A value between 1 and 50 is refused rather than read as a percentage: ``--level 1.5``
+    is a typo far more often than a request for a 1.5% interval.
+
+    Raises
+    ------
+    DataError
+        Naming the option and the value.
+    """
     try:
-        return pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        detail = " ".join(str(err).split())
-        raise ValueError(f"{path}: cannot read as CSV ({detail})") from None
+        value = float(text)
+    except (TypeError, ValueError):
+        raise DataError(f"--level must be a number such as 0.95 or 95, got {text!r}") from None
+    if math.isfinite(value) and 0 < value < 1:
+        return value
+    if math.isfinite(value) and 50 <= value < 100:
+        return value / 100
+    raise DataError(
+        f"--level {text} is not a confidence level: give a fraction in (0, 1) such as 0.95, or a percentage "
+        "from 50 to below 100 such as 95"
+    )
+
+
+def check_arm_labels(text: str) -> tuple[str, str]:
+    """``--labels "Treatment,Control"`` as two non-empty one-line names."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2 or not all(parts) or any(not p.isprintable() for p in parts):
+        raise DataError(f'--labels must name the two arms as "Treatment,Control" (two names, one comma), got {text!r}')
+    return parts[0], parts[1]
+
+
+def check_forest_path(path: str) -> Path:
+    """``--forest`` target: a ``.svg`` or ``.png`` file in an existing folder."""
+    target = Path(path)
+    if target.suffix.lower() not in FOREST_FORMATS:
+        raise DataError(f"--forest {path}: the file name must end in {' or '.join(FOREST_FORMATS)}")
+    if not target.parent.is_dir():
+        raise DataError(f"--forest {path}: the folder {target.parent} does not exist")
+    return target
+
+
+def has_zero_cell(data: pd.DataFrame) -> bool:
+    """True if some study has an arm with no events or only events (where a zero-cell rule applies)."""
+    ev_t, n_t = data["events_t"].astype(int), data["n_t"].astype(int)
+    ev_c, n_c = data["events_c"].astype(int), data["n_c"].astype(int)
+    return bool(((ev_t == 0) | (ev_t == n_t) | (ev_c == 0) | (ev_c == n_c)).any())
+
+
+# --------------------------------------------------------------------------- output
+
+
+def summary_text(result: MetaResult, zero_cells: bool) -> str:
+    """The readable summary; the zero-cell convention is mentioned only when a study has a zero cell."""
+    text = result.summary_text()
+    if zero_cells or not result.notes:
+        return text
+    drop = {f"Zero cells: {result.zero_cell}", f"Note: {result.notes[0]}"}
+    return "\n".join(line for line in text.splitlines() if line not in drop)
+
+
+def save_forest(result: MetaResult, target: Path, arm_labels: tuple[str, str]) -> Path:
+    """Draw the RevMan forest plot of *result* into *target* (SVG or PNG), atomically.
+
+    The file carries no date or software version, so two runs give the same bytes.
+    """
+    import matplotlib  # deferred on purpose: only --forest needs a plotting backend
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred on purpose (see above)
+
+    fig = forest_plot(result, arm_labels=arm_labels, favours=arm_labels)
+    fmt = target.suffix.lower().lstrip(".")
+    metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "mscmeta"}):
+            fig.savefig(tmp, format=fmt, dpi=200, metadata=metadata)
+        os.replace(tmp, target)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise DataError(f"--forest {target}: cannot write the figure ({err.strerror})") from None
+    finally:
+        plt.close(fig)
+    return target
 
 
 def run_pool(args: argparse.Namespace) -> str:
     """Run ``pool`` and return the text to print."""
-    data = _read_csv(args.file)
-    data = data.apply(lambda col: col.str.strip())
+    level = check_cli_level(args.level)
+    arms = check_arm_labels(args.labels)
+    target = check_forest_path(args.forest) if args.forest else None
+    data = read_counts(args.file)
     result = meta_binary(
         data,
         measure=args.measure,
@@ -87,12 +224,14 @@ def run_pool(args: argparse.Namespace) -> str:
         hksj=args.hksj,
         zero_cell=args.zero_cell,
         keep_double_zero=args.keep_double_zero,
-        level=args.level,
+        level=level,
         source=args.file,
     )
+    if target is not None:
+        save_forest(result, target, arms)
     if args.json:
         return json.dumps(result.to_dict(), allow_nan=False)
-    return result.summary_text()
+    return summary_text(result, has_zero_cell(data))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

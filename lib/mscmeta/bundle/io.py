@@ -11,6 +11,7 @@ Every output of the bundle goes through this module so that
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -29,19 +30,54 @@ SVG_METADATA: dict[str, str | None] = {"Date": None, "Creator": None}
 SVG_HASH_SALT = "mscmeta"
 
 
+class OutputWriteError(OSError):
+    """A table or figure cannot be written; the message names the file and why (one line)."""
+
+
+#: What to tell the user for the usual reasons a write fails.
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EFBIG: "the file size limit was reached (disk quota or `ulimit -f`)",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the folder is on a read-only file system",
+    errno.EACCES: "permission denied (is the outputs folder read-only?)",
+    errno.EPERM: "operation not permitted (is the outputs folder read-only?)",
+}
+
+
+def _write_error(path: Path, exc: OSError) -> OutputWriteError:
+    why = _WRITE_HINTS.get(exc.errno, exc.strerror or str(exc))
+    return OutputWriteError(exc.errno, f"cannot write {path}: {why}")
+
+
 def _atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file next to *path*, then rename it to *path*."""
+    """Call ``write(tmp)`` on a temporary file next to *path*, then rename it to *path*.
+
+    Raises
+    ------
+    OutputWriteError
+        If the folder or the file cannot be written (full disk, size limit, read-only
+        folder): one line naming *path*; the temporary file is removed.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OutputWriteError:
+        raise
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -156,12 +192,36 @@ def save_figure(fig, path_stem: str | os.PathLike, dpi: int = 200, close: bool =
     return written
 
 
+#: A folder holding this is an outputs folder that ``make reproduce`` manages (its stages'
+#: manifests, :mod:`mscmeta.bundle.publish`).
+BATCH_MARKER = ".manifests"
+
+
+class BatchOutputsError(RuntimeError):
+    """A notebook run outside ``make reproduce`` tried to write into the batch outputs folder."""
+
+
 def output_dirs(out_dir: str | Path) -> dict[str, Path]:
     """Create and return the standard output folders under *out_dir*.
 
     Returns a dict with keys ``tables`` and ``figures``.
+
+    Raises
+    ------
+    BatchOutputsError
+        If *out_dir* is the outputs folder ``make reproduce`` manages. The batch runner
+        gives every stage a private staging folder and publishes it; a notebook run by
+        hand (JupyterLab) writes to ``outputs/lab`` instead, its default, so the batch
+        outputs stay those of the parameters ``make`` recorded and ``make`` stays
+        truthful about what is up to date.
     """
     out = Path(out_dir)
+    if (out / BATCH_MARKER).is_dir():
+        raise BatchOutputsError(
+            f"out_dir {out_dir} is the outputs folder that make reproduce manages; a notebook run by hand writes "
+            "to outputs/lab (the notebooks' default out_dir, '../outputs/lab'), or run `make reproduce` with the "
+            "parameters you want"
+        )
     dirs = {"tables": out / "tables", "figures": out / "figures"}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)

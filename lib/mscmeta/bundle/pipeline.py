@@ -2,42 +2,74 @@
 
 ``python -m mscmeta.bundle.pipeline run notebooks/03-pool.ipynb --out outputs -p measure=RR``
 
-1. The notebook is executed with papermill on the project kernel, with ``out_dir``
-   pointing at a private staging folder (``<out>/.staging/<stage>``), ``tables_in`` at
-   ``<out>/tables`` (what upstream stages wrote) and ``data_dir`` at the raw data.
-2. If a cell fails, the staging folder is discarded, the failed executed notebook is
-   kept at ``<out>/failed/<stage>.ipynb`` for inspection, and the error names the
-   notebook and the cell; the previous outputs stay exactly as they were.
-3. If every cell succeeds, the stage's tables and figures are moved into
-   ``<out>/tables`` and ``<out>/figures`` (each by an atomic rename) and the executed
-   notebook is moved to ``<out>/notebooks/<stage>.ipynb`` last: it is the Makefile's
-   target, so an interrupted move makes ``make`` rerun the stage.
+1. The parameters are checked first: every one must be declared by the notebook, each
+   value is read as the type of its default (``scenario=1`` stays the text ``"1"``), and
+   the values of the engine's options (``measure``, ``model``, ``zero_cell``,
+   ``tau2_method``) must be in its vocabulary -- one line naming the parameter otherwise,
+   before any kernel starts.
+2. The stage takes the outputs folder's lock (:mod:`mscmeta.bundle.outlock`; unless the
+   ``make reproduce`` that started it holds it) and checks that it can write there.
+3. The notebook is executed with papermill on the project kernel, with ``out_dir``
+   pointing at a private staging folder (``<out>/.staging/<stage>.<random>``),
+   ``tables_in`` at ``<out>/tables`` (what upstream stages wrote) and ``data_dir`` at the
+   raw data. The kernel's own chatter on stderr is held back; it is shown only if the
+   stage fails.
+4. If a cell fails, or the kernel dies, the staging folder is discarded, the executed
+   notebook is kept at ``<out>/failed/<stage>.ipynb`` for inspection, and the error names
+   the notebook and the cell; the previous outputs stay exactly as they were. A full disk
+   or a read-only folder gives one line naming the file.
+5. If every cell succeeds, the executed notebook is made deterministic
+   (:mod:`mscmeta.bundle.nbclean`: no timings, no absolute paths) and the stage's outputs
+   are published as a unit with a manifest (:mod:`mscmeta.bundle.publish`): files the
+   stage no longer produces are removed, no temporary file is ever published, and the
+   executed notebook -- the Makefile's target -- is moved into place last.
 
 The kernel runs with ``PYTHONHASHSEED=0`` and ``SOURCE_DATE_EPOCH=0`` so the outputs
-are byte-identical between runs.
+are byte-identical between runs. One line is printed when the stage starts and one when
+it ends, with its time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from mscmeta.bundle import nbclean
 from mscmeta.bundle.lean_imports import skip_iri_grammar
-from mscmeta.bundle.paths import DATA_RAW, OUTPUTS
+from mscmeta.bundle.outlock import OutputsLockError, outputs_lock
+from mscmeta.bundle.paths import DATA_RAW, OUTPUTS, PROJECT_ROOT
+from mscmeta.bundle.publish import PUBLISHED_DIRS, PublishError, publish
+from mscmeta.engine.options import normalise_measure, normalise_model, normalise_tau2_method, normalise_zero_cell
+from mscmeta.engine.validation import DataError
 
 #: Kernel the Makefile registers inside the virtual environment (``make kernel``).
 KERNEL_NAME = "mscmeta"
 #: Environment the kernel inherits, for deterministic outputs.
 DETERMINISTIC_ENV = {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": "0"}
-#: Sub-folders of a stage's out_dir that are published into the outputs tree.
-PUBLISHED_DIRS = ("tables", "figures")
+#: Parameters whose values are the engine's option vocabulary, checked before a kernel starts.
+OPTION_PARAMETERS: dict[str, Callable[[object], str]] = {
+    "measure": normalise_measure,
+    "model": normalise_model,
+    "zero_cell": normalise_zero_cell,
+    "tau2_method": normalise_tau2_method,
+}
+#: Lines of kernel chatter that are never shown (they say nothing about the stage).
+KERNEL_NOISE = ("Kernel is running over TCP without encryption", "KeyboardInterrupt caught in kernel",
+                "To connect another client to this kernel", "--existing kernel-")
+
+__all__ = ["PUBLISHED_DIRS", "StageError", "parse_value", "parse_assignments", "split_assignments",
+           "typed_parameters", "declared_parameters", "run_stage", "main"]
 
 
 class StageError(RuntimeError):
-    """A notebook stage failed; the message names the notebook and the cell."""
+    """A notebook stage failed; the message names the notebook and the cell (or the file)."""
 
 
 def parse_value(text: str) -> object:
@@ -53,15 +85,53 @@ def parse_value(text: str) -> object:
     return text
 
 
-def parse_assignments(items: list[str]) -> dict[str, object]:
-    """Turn ``["measure=RR", "scenario=primary"]`` into a parameter dict."""
-    params: dict[str, object] = {}
+def split_assignments(items: list[str]) -> dict[str, str]:
+    """Turn ``["measure=RR", "scenario=a b"]`` into ``{"measure": "RR", "scenario": "a b"}`` (values as text)."""
+    params: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise StageError(f"parameter {item!r} is not of the form name=value")
-        params[key] = parse_value(value)
+        params[key] = value
     return params
+
+
+def parse_assignments(items: list[str]) -> dict[str, object]:
+    """Turn ``["measure=RR", "k=3"]`` into ``{"measure": "RR", "k": 3}`` (types from the values' form)."""
+    return {k: parse_value(v) for k, v in split_assignments(items).items()}
+
+
+def _cast(stage: str, name: str, text: str, type_name: str) -> object:
+    """*text* as the type of the declared default (papermill's inferred type name)."""
+    if type_name == "str":
+        return text
+    if type_name == "bool":
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise StageError(f"stage {stage}: parameter {name}={text!r} must be true or false")
+    casts: dict[str, Callable[[str], object]] = {"int": int, "float": float}
+    if type_name in casts:
+        try:
+            return casts[type_name](text)
+        except ValueError:
+            kind = "a whole number" if type_name == "int" else "a number"
+            raise StageError(f"stage {stage}: parameter {name}={text!r} must be {kind}") from None
+    return parse_value(text)
+
+
+def typed_parameters(stage: str, given: Mapping[str, str], declared: Mapping[str, dict]) -> dict[str, object]:
+    """Command-line values (text) as the types the notebook declares, with the engine's
+    option values checked (see the module docstring)."""
+    out = {}
+    for name, text in given.items():
+        type_name = (declared.get(name) or {}).get("inferred_type_name", "None")
+        out[name] = _cast(stage, name, text, type_name)
+        if name in OPTION_PARAMETERS:
+            try:
+                OPTION_PARAMETERS[name](out[name])
+            except DataError as err:
+                raise StageError(f"stage {stage}: parameter {name}: {err}") from None
+    return out
 
 
 def declared_parameters(notebook: Path) -> dict[str, dict]:
@@ -72,13 +142,17 @@ def declared_parameters(notebook: Path) -> dict[str, dict]:
     return dict(papermill.inspect_notebook(str(notebook)))
 
 
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
 def _describe_failure(notebook: Path, exc: Exception) -> str:
     cell_index = getattr(exc, "cell_index", None)
     exec_count = getattr(exc, "exec_count", None)
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
-    source = (getattr(exc, "source", "") or "").strip().splitlines()
-    first_line = source[0] if source else ""
+    first_line = _first_line(getattr(exc, "source", "") or "")
     where = f"cell {cell_index}" if cell_index is not None else "before any cell ran"
     if exec_count is not None:
         where += f" (In [{exec_count}])"
@@ -86,6 +160,142 @@ def _describe_failure(notebook: Path, exc: Exception) -> str:
         f"stage {notebook} failed in {where}: {ename}: {evalue}"
         + (f"\n  cell starts with: {first_line}" if first_line else "")
     )
+
+
+@contextlib.contextmanager
+def _stderr_held(keep: list[str]) -> Iterator[None]:
+    """Send this process's stderr (file descriptor 2, inherited by the kernel) to a temporary
+    file for the block; its lines that are not :data:`KERNEL_NOISE` are appended to *keep*."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            keep += [ln for ln in text.splitlines() if ln.strip() and not any(n in ln for n in KERNEL_NOISE)]
+
+
+def _check_writable(out: Path) -> None:
+    """Fail early, naming the folder, if the outputs cannot be written (before a kernel starts)."""
+    for sub in (".staging", *PUBLISHED_DIRS, "notebooks"):
+        folder = out / sub
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.", delete=True)
+            probe.close()
+        except OSError as exc:
+            raise StageError(f"cannot write to {folder}: {exc.strerror} (is the outputs folder read-only?)") from None
+
+
+def _oserror_message(stage: str, exc: OSError, staging: Path, out: Path) -> str:
+    """One line for a write that failed in the runner (the executed notebook, a published file)."""
+    where = str(exc.filename or f"its executed notebook or outputs in {out}").replace(str(staging), str(out))
+    text = str(exc.strerror or exc).replace(str(staging), str(out))
+    return f"stage {stage} could not write {where}: {text}"
+
+
+def _keep_failed(executed: Path, out: Path, stage: str, replacements: Mapping[str, str]) -> Path | None:
+    failed = out / "failed" / f"{stage}.ipynb"
+    try:
+        if not executed.exists():
+            return None
+        nbclean.deterministic_notebook(executed, replacements)
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(executed, failed)
+        return failed
+    except OSError:
+        return None  # no room for the copy: the message still names the cell
+
+
+def _execute(notebook: Path, executed: Path, parameters: dict, kernel: str, progress: bool) -> None:
+    skip_iri_grammar()
+    import papermill  # deferred on purpose (see declared_parameters)
+
+    saved_env = {k: os.environ.get(k) for k in DETERMINISTIC_ENV}
+    os.environ.update(DETERMINISTIC_ENV)
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(notebook.parent),
+            progress_bar=progress,
+            request_save_on_cell_execute=True,  # so a dead kernel's cell can be named
+        )
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _failure(notebook: Path, exc: BaseException, executed: Path, chatter: list[str]) -> str:
+    """One message for a stage that did not finish: the cell, the exception, the kernel's last words."""
+    from papermill.exceptions import PapermillExecutionError  # deferred on purpose (see declared_parameters)
+
+    if isinstance(exc, PapermillExecutionError):
+        return _describe_failure(notebook, exc)
+    cell = nbclean.running_cell(executed)
+    died = "DeadKernel" in type(exc).__name__ or "died" in str(exc).lower()
+    what = "the kernel died" if died else f"{type(exc).__name__}: {exc}"
+    where = f" in cell {cell[0]}" + (f"\n  cell starts with: {cell[1]}" if cell[1] else "") if cell else ""
+    last = f"\n  the kernel said: {chatter[-1]}" if died and chatter else ""
+    return f"stage {notebook} failed: {what}{where}{last}"
+
+
+def _prepare(notebook: Path, out: Path, data_dir: Path, given: Mapping[str, object], lenient: bool
+             ) -> tuple[dict, dict[str, object]]:
+    declared = declared_parameters(notebook)
+    unknown = sorted(set(given) - set(declared))
+    if unknown and not lenient:
+        raise StageError(
+            f"stage {notebook.name}: unknown parameter(s) {', '.join(unknown)}; "
+            f"it declares {', '.join(sorted(declared))}"
+        )
+    standard = {"data_dir": str(data_dir), "tables_in": str(out / "tables")}
+    parameters = {k: v for k, v in standard.items() if k in declared}
+    parameters.update({k: v for k, v in given.items() if k in declared})
+    return declared, parameters
+
+
+def _run_locked(notebook: Path, out: Path, data_dir: Path, parameters: dict, kernel: str, progress: bool) -> Path:
+    stage = notebook.stem
+    _check_writable(out)
+    for stale in (out / ".staging").glob(f"{stage}.*"):  # left by a run killed with SIGKILL; we hold the lock
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{stage}.", dir=out / ".staging"))
+    executed = staging / f"{stage}.ipynb"
+    replacements = nbclean.display_paths(PROJECT_ROOT, out, staging, data_dir)
+    chatter: list[str] = []
+    try:
+        try:
+            with _stderr_held(chatter):
+                _execute(notebook, executed, {**parameters, "out_dir": str(staging)}, kernel, progress)
+        except OSError as exc:
+            raise StageError(_oserror_message(stage, exc, staging, out)) from None
+        except Exception as exc:  # a failing cell, a dead kernel, a missing kernel...
+            message = _failure(notebook, exc, executed, chatter).replace(str(staging), str(out))
+            failed = _keep_failed(executed, out, stage, replacements)
+            raise StageError(message + (f"\n  executed notebook kept at {failed}" if failed else "")) from None
+        try:
+            nbclean.deterministic_notebook(executed, replacements)
+            target = publish(stage, staging, out, executed, nbclean.rename_paths(parameters, replacements))
+        except OSError as exc:
+            raise StageError(_oserror_message(stage, exc, staging, out)) from None
+        except PublishError as exc:
+            raise StageError(str(exc)) from None
+        (out / "failed" / f"{stage}.ipynb").unlink(missing_ok=True)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_stage(
@@ -113,81 +323,28 @@ def run_stage(
         Jupyter kernel name.
     lenient : bool
         Ignore parameters the notebook does not declare (default: refuse them).
+    progress : bool
+        Show papermill's progress bar.
 
     Returns
     -------
     Path
         The executed notebook in ``<out>/notebooks``.
+
+    Raises
+    ------
+    StageError
+        One message naming the stage and the cell, the parameter or the file.
     """
-    skip_iri_grammar()
-    import papermill  # deferred on purpose (see declared_parameters)
-    from papermill.exceptions import PapermillExecutionError
-
     notebook = Path(notebook).resolve()
-    out = Path(out).resolve()
-    stage = notebook.stem
-    declared = declared_parameters(notebook)
-    given = dict(params or {})
-    unknown = sorted(set(given) - set(declared))
-    if unknown and not lenient:
-        raise StageError(
-            f"stage {notebook.name}: unknown parameter(s) {', '.join(unknown)}; "
-            f"it declares {', '.join(sorted(declared))}"
-        )
-    staging = out / ".staging" / stage
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    standard = {"data_dir": str(Path(data_dir).resolve()), "tables_in": str(out / "tables"), "out_dir": str(staging)}
-    parameters = {k: v for k, v in standard.items() if k in declared}
-    parameters.update({k: v for k, v in given.items() if k in declared})
-    executed = staging / f"{stage}.ipynb"
-    saved_env = {k: os.environ.get(k) for k in DETERMINISTIC_ENV}
-    os.environ.update(DETERMINISTIC_ENV)
+    out = Path(os.path.abspath(out))
+    data_dir = Path(os.path.abspath(data_dir))
+    declared, parameters = _prepare(notebook, out, data_dir, dict(params or {}), lenient)
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters=parameters,
-            kernel_name=kernel,
-            cwd=str(notebook.parent),
-            progress_bar=progress,
-            request_save_on_cell_execute=False,
-        )
-    except PapermillExecutionError as exc:
-        failed = out / "failed" / f"{stage}.ipynb"
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if executed.exists():
-            os.replace(executed, failed)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise StageError(_describe_failure(notebook, exc) + f"\n  executed notebook kept at {failed}") from None
-    except Exception as exc:  # kernel died, missing kernel, bad parameters...
-        shutil.rmtree(staging, ignore_errors=True)
-        raise StageError(f"stage {notebook} could not run: {type(exc).__name__}: {exc}") from None
-    finally:
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    _publish(staging, out)
-    target = out / "notebooks" / f"{stage}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(executed, target)
-    (out / "failed" / f"{stage}.ipynb").unlink(missing_ok=True)
-    shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Move every file under ``staging/<dir>`` to ``out/<dir>`` by atomic renames."""
-    for sub in PUBLISHED_DIRS:
-        src_root = staging / sub
-        if not src_root.is_dir():
-            continue
-        for src in sorted(p for p in src_root.rglob("*") if p.is_file()):
-            dest = out / sub / src.relative_to(src_root)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dest)
+        with outputs_lock(out, what=f"stage {notebook.stem}"):
+            return _run_locked(notebook, out, data_dir, parameters, kernel, progress)
+    except OutputsLockError as exc:
+        raise StageError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,19 +358,24 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--kernel", default=KERNEL_NAME, help="Jupyter kernel (default: %(default)s)")
     run.add_argument("--lenient", action="store_true", help="ignore parameters the notebook does not declare")
     args = parser.parse_args(argv)
+    stage = Path(args.notebook).stem
+    start = time.monotonic()
+    print(f"[{stage}] started", flush=True)
     try:
-        target = run_stage(
-            args.notebook,
-            out=args.out,
-            data_dir=args.data_dir,
-            params=parse_assignments(args.params),
-            kernel=args.kernel,
-            lenient=args.lenient,
-        )
+        if not Path(args.notebook).is_file():
+            raise StageError(f"stage {args.notebook}: no such notebook")
+        given = split_assignments(args.params)
+        params = typed_parameters(stage, given, declared_parameters(Path(args.notebook)))
+        run_stage(args.notebook, out=args.out, data_dir=args.data_dir, params=params, kernel=args.kernel,
+                  lenient=args.lenient)
     except StageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"[{stage}] error: {exc}\n")
+        sys.stderr.flush()
         return 1
-    print(f"ran {args.notebook} -> {target}")
+    except KeyboardInterrupt:
+        sys.stderr.write(f"[{stage}] interrupted; its earlier outputs are unchanged\n")
+        return 130
+    print(f"[{stage}] done in {time.monotonic() - start:.1f} s", flush=True)
     return 0
 
 

@@ -10,6 +10,7 @@ Row numbers in messages are 1-based data rows (the header of a CSV file is not c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -22,6 +23,13 @@ GENERIC_COLUMNS: tuple[str, ...] = ("study", "yi", "vi")
 
 _COUNT_COLUMNS = ("events_t", "n_t", "events_c", "n_c")
 _MAX_LISTED = 20
+#: Largest count accepted: no arm of a study holds more than a billion patients, and a
+#: larger number is a typing or export error (or would overflow a 64-bit integer).
+MAX_COUNT = 1_000_000_000
+#: A count written as text: plain ASCII digits (a leading minus is reported as negative).
+_COUNT_TEXT = re.compile(r"-?[0-9]+")
+#: Control characters (C0, DEL, C1): a study label holding one breaks every table it is in.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class DataError(ValueError):
@@ -125,6 +133,12 @@ def _check_study_ids(raw: pd.Series, col: str, source: str | None, problems: lis
             problems.append(f"{_prefix(source)}row {row}, column '{col}': missing study id")
             labels.append(f"row {row}")
             continue
+        if _CONTROL.search(label):
+            problems.append(
+                f"{_prefix(source)}study {_fmt_value(label)} (row {row}), column '{col}': the study label contains a "
+                "control character (a line break or tab); write it on one line"
+            )
+            label = _CONTROL.sub(" ", label)
         if label in seen:
             problems.append(
                 f"{_prefix(source)}study '{label}' (row {row}), column '{col}': "
@@ -149,8 +163,8 @@ def _numeric(
             )
         return np.full(len(values), np.nan)
     if raw.dtype.kind in "iu":
-        return raw.to_numpy(dtype=float)
-    if pd.api.types.is_numeric_dtype(raw.dtype):
+        out = raw.to_numpy(dtype=float)
+    elif pd.api.types.is_numeric_dtype(raw.dtype):
         out = raw.to_numpy(dtype=float, na_value=np.nan)
         bad_rows = np.flatnonzero(~np.isfinite(out))
         for row in bad_rows:
@@ -172,6 +186,15 @@ def _numeric(
                         f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': missing value"
                     )
                     continue
+                if integer and isinstance(value, str):
+                    number, problem = _count_from_text(text)
+                    if problem:
+                        problems.append(f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': "
+                                        f"{problem}")
+                        continue
+                    if number is not None:
+                        out[row] = number
+                        continue
                 try:
                     number = float(text)
                 except ValueError:
@@ -184,6 +207,12 @@ def _numeric(
                 continue
             out[row] = number
     if integer:
+        for row in np.flatnonzero(np.abs(np.where(np.isfinite(out), out, 0.0)) > MAX_COUNT):
+            problems.append(
+                f"{_prefix(source)}study '{labels[row]}' (row {row + 1}), column '{col}': count "
+                f"{_fmt_value(raw.iloc[row])} is implausibly large (more than {MAX_COUNT:,})"
+            )
+            out[row] = np.nan
         finite = np.isfinite(out)
         frac = np.where(finite, out - np.round(np.where(finite, out, 0.0)), 0.0)
         for row in np.flatnonzero(frac != 0):
@@ -193,6 +222,27 @@ def _numeric(
             )
             out[row] = np.nan
     return out
+
+
+def _count_from_text(text: str) -> tuple[float | None, str | None]:
+    """A count written as text: its value (None: not a number, left to the caller), or a problem.
+
+    Only plain ASCII digits are a count: ``1e1``, ``12.0``, ``+3``, ``1_000`` and non-ASCII
+    digits (``３``) are numbers to Python but not counts a user typed; a fraction (``1.5``)
+    is left to the non-integer check.
+    """
+    if _COUNT_TEXT.fullmatch(text):
+        value = int(text)
+        if abs(value) > MAX_COUNT:
+            return None, f"count {text!r} is implausibly large (more than {MAX_COUNT:,})"
+        return float(value), None
+    try:
+        number = float(text)
+    except ValueError:
+        return None, None
+    if np.isfinite(number) and number != round(number):
+        return None, None
+    return None, f"count {text!r} must be written as a whole number with the digits 0-9 only"
 
 
 def check_binary(

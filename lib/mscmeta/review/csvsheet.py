@@ -10,7 +10,6 @@ carries all of them at once.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
+from mscmeta.engine.csvtext import CsvProblem, read_csv_text
 from mscmeta.engine.validation import DataError
 from mscmeta.review import schema as S
 
@@ -64,7 +64,12 @@ class DataValidationError(DataError):
 
 
 def csv_line(index: object) -> int | None:
-    """CSV line of a DataFrame row index (header is line 1)."""
+    """Physical line of the file where the record of a DataFrame row starts.
+
+    :func:`read_sheet_text` indexes every row by its physical line minus 2, so the header
+    is line 1 and the line of a record that follows a quoted multi-line cell is still the
+    line an editor shows.
+    """
     try:
         i = int(index)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -73,23 +78,30 @@ def csv_line(index: object) -> int | None:
 
 
 def read_sheet_text(path: Path) -> tuple[pd.DataFrame | None, list[Failure]]:
-    """Read a sheet with every cell as text; empty cells become missing."""
+    """Read a sheet with every cell as text; empty cells become missing.
+
+    The rows are indexed by physical line minus 2 (see :func:`csv_line`). File-level
+    problems (:mod:`mscmeta.engine.csvtext`: delimiter, encoding, quotes, field counts,
+    duplicate header names) and a sheet without rows are failures; the frame is ``None``
+    when the sheet cannot be used at all.
+    """
     name = path.name
-    try:
-        df = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8",
-            quoting=csv.QUOTE_MINIMAL,
-        )
-    except UnicodeDecodeError as exc:
-        return None, [Failure(name, None, None, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        return None, [Failure(name, None, None, None, f"cannot be parsed as CSV: {exc}")]
-    dupes = [c for c in df.columns if "." in c and c.rsplit(".", 1)[0] in df.columns]
-    failures = [Failure(name, 1, None, c.rsplit(".", 1)[0], "column appears twice in the header") for c in dupes]
+    result = read_csv_text(path)
+    if isinstance(result, CsvProblem):
+        return None, [Failure(name, result.line, None, result.column, result.message)]
+    failures = [Failure(name, p.line, None, p.column, p.message) for p in result.problems]
+    if not result.rows:
+        if not failures:
+            failures.append(Failure(name, None, None, None, "has no rows (only the header): every sheet needs at least one row"))
+        return None, failures
+    keep = [i for i, c in enumerate(result.header) if c not in result.header[:i]]
+    df = pd.DataFrame(
+        [[row[i] for i in keep] for row in result.rows],
+        columns=[result.header[i] for i in keep],
+        index=pd.Index([line - 2 for line in result.lines]),
+        dtype=object,
+    )
+    df = df.mask(df == "")
     return df, failures
 
 

@@ -23,7 +23,13 @@ from mscmeta.plots.prisma import prisma_flow, study_flow_diagram
 from mscmeta.plots.style import use_style
 from mscmeta.review.display import public_text, save_table, show_figure, show_table
 from mscmeta.review.reporting import checklist_markdown, prisma_checklist
-from mscmeta.review.scenarios import analysis_mortality, scenario_definition, scenario_studies, scenarios
+from mscmeta.review.scenarios import (
+    analysis_mortality,
+    check_mortality_scenario,
+    scenario_definition,
+    scenario_studies,
+    scenarios,
+)
 from mscmeta.review.sheets import RawData, load_raw, study_labels
 from mscmeta.review.tables import (
     CHARACTERISTICS, ELIGIBILITY, PRISMA_CHECKLIST, PROVENANCE, STUDY_SET, TABLE1, eligibility_view,
@@ -326,7 +332,16 @@ class Extract:
 
 
 def build_extract(raw: RawData, scenario: str = "primary") -> Extract:
-    """Every table and figure of stage 01, in memory."""
+    """Every table and figure of stage 01, in memory.
+
+    Raises
+    ------
+    DataError
+        If *scenario* gives the later stages no mortality analysis to run
+        (:func:`~mscmeta.review.scenarios.check_mortality_scenario`): stage 01 does not
+        publish the tables of a scenario the bundle cannot analyse.
+    """
+    check_mortality_scenario(raw, scenario)
     tables = extract_tables(raw, scenario)
     figures = {
         "prisma_flow": prisma_figure(raw),

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mscmeta.review.quality import high_risk_studies
 from mscmeta.review.rob_sheet import load_risk_of_bias
-from mscmeta.review.scenarios import analysis_mortality, scenarios
+from mscmeta.review.scenarios import analysis_mortality, check_mortality_scenario, scenarios
 from mscmeta.review.sheets import RawData, load_raw
 
 
@@ -44,9 +44,12 @@ def load_inputs(data_dir: str, tables_in: str, scenario: str = "primary") -> Sta
     ------
     mscmeta.review.csvsheet.DataValidationError
         Invalid raw data (all problems listed) or an unknown scenario.
+    mscmeta.engine.validation.DataError
+        A scenario without an estimable mortality analysis
+        (:func:`~mscmeta.review.scenarios.check_mortality_scenario`).
     """
     raw = load_raw(data_dir, optional_sheets=())  # risk of bias comes from stage 02's table
-    data = analysis_mortality(raw, scenario)
+    data = check_mortality_scenario(raw, scenario)
     others = {s: analysis_mortality(raw, s) for s in scenarios(raw) if s != scenario}
     rob, rob_source, high = None, "not available", None
     for candidate in (Path(tables_in) / "risk_of_bias.csv", Path(data_dir) / "risk_of_bias.csv"):

@@ -20,12 +20,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mscmeta.engine.rob_tools import OVERALL, ROB2, ROBINS_I, TOOLS, tool_spec
+from mscmeta.engine.validation import DataError
 from mscmeta.plots.robplots import summary_bar, traffic_light
 from mscmeta.plots.style import use_style
 from mscmeta.review.csvsheet import DataValidationError, Failure
 from mscmeta.review.display import save_table, show_figure, show_table
 from mscmeta.review.mortality import main_specs, pool
-from mscmeta.review.rob_sheet import ROB_FILE, RiskOfBiasError
+from mscmeta.review.rob_sheet import ROB_FILE, RiskOfBiasError, coverage_problems
 from mscmeta.review.scenarios import analysis_mortality, scenario_studies
 from mscmeta.review.sheets import RawData, load_raw, study_labels
 from mscmeta.review.tables import ROB_OVERALL, rob_domains
@@ -98,37 +99,6 @@ def overall_table(df: pd.DataFrame, labels: Mapping[str, str] | None = None, out
     out = rows[["study_id", "tool", "judgement", "support"]].rename(columns={"judgement": "overall", "support": "reasons"})
     out.insert(1, "study", [(labels or {}).get(s, s) for s in out["study_id"]])
     return out.sort_values(["tool", "study"], kind="mergesort").reset_index(drop=True)
-
-
-def coverage_problems(df: pd.DataFrame, studies: pd.DataFrame) -> list[str]:
-    """Mismatches between the assessments and the study list of the data stage.
-
-    Every comparative study (``design`` not ``single-arm``) with ``decision``
-    ``included`` or ``scenario`` in ``studies.csv`` **and located deaths**
-    (``mortality_data`` = ``reported``, when that column is present) needs an
-    assessment, with RoB 2 for ``design == "RCT"`` and ROBINS-I otherwise; every
-    assessed study must be in ``studies.csv``. Risk of bias is judged per result: a
-    study whose deaths were not located has no mortality result to assess (it may
-    still be assessed). Single-arm studies may carry a JBI case-series appraisal,
-    which is not required.
-    """
-    problems = []
-    tools = df[df["domain"] == OVERALL].drop_duplicates("study_id").set_index("study_id")["tool"]
-    known = set(studies["study_id"])
-    for study in sorted(set(tools.index) - known):
-        problems.append(f"study {study}: assessed but not in studies.csv")
-    needed = studies[studies["decision"].isin(["included", "scenario"]) & (studies["design"] != "single-arm")]
-    if "mortality_data" in studies.columns:
-        needed = needed[needed["mortality_data"] == "reported"]
-    for row in needed.sort_values("study_id").itertuples():
-        expected = ROB2.name if row.design == "RCT" else ROBINS_I.name
-        if row.study_id not in tools.index:
-            problems.append(f"study {row.study_id} ({row.decision}, {row.design}): no risk-of-bias assessment")
-        elif tools[row.study_id] != expected:
-            problems.append(
-                f"study {row.study_id}: design {row.design!r} calls for {expected}, assessed with {tools[row.study_id]}"
-            )
-    return problems
 
 
 def check_coverage(df: pd.DataFrame, studies: pd.DataFrame, source: str = "risk_of_bias.csv") -> None:
@@ -271,7 +241,7 @@ def primary_analysis_weights(raw: RawData, scenario: str = "primary", measure: s
 
 
 def resolve_weights(weights_file: str | os.PathLike, raw: RawData, scenario: str = "primary",
-                    **primary: str) -> tuple[pd.Series, str]:
+                    **primary: str) -> tuple[pd.Series | None, str]:
     """Study weights for the summary plots, and a sentence saying where they came from.
 
     Parameters
@@ -285,6 +255,13 @@ def resolve_weights(weights_file: str | os.PathLike, raw: RawData, scenario: str
         Inclusion scenario.
     **primary
         ``measure``, ``model``, ``zero_cell``, ``tau2_method`` of the primary analysis.
+
+    Returns
+    -------
+    (Series or None, str)
+        The weights, or None (every study counts once) when the primary analysis is not
+        estimable for *scenario* (no study with comparative deaths, or none estimable):
+        risk of bias is assessed whatever the mortality analysis can do.
 
     Raises
     ------
@@ -300,8 +277,15 @@ def resolve_weights(weights_file: str | os.PathLike, raw: RawData, scenario: str
             f"The summary plots are **weighted** by the study weights in `{path.name}` "
             f"(column `{weights.name}`); studies without weight there are left out of them and named."
         )
-    weights = primary_analysis_weights(raw, scenario, **primary)
     spec = main_specs(**{"measure": "OR", "model": "fixed", "zero_cell": "revman", "tau2_method": "REML", **primary})[0]
+    try:
+        weights = primary_analysis_weights(raw, scenario, **primary)
+    except DataError as err:  # no estimable mortality analysis: this stage does not depend on one
+        return None, (
+            f"The primary mortality analysis ({_primary_phrase(spec.options)}) cannot be computed for scenario "
+            f"`{scenario}` ({' '.join(str(err).split())}), so the summary plots count every assessed study once "
+            "(unweighted)."
+        )
     return weights, (
         "The summary plots are **weighted** by each study's weight in the primary mortality analysis "
         f"({_primary_phrase(spec.options)}); studies not in that analysis "

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mscmeta.engine.rob_tools import OVERALL, TOOLS, overall_judgement
+from mscmeta.engine.rob_tools import OVERALL, ROB2, ROBINS_I, TOOLS, overall_judgement
 from mscmeta.engine.validation import DataError
 from mscmeta.review.csvsheet import Failure
 from mscmeta.review.schema import SOURCE_LEVELS as DATA_SOURCE_LEVELS
@@ -97,7 +97,7 @@ class RiskOfBiasError(DataError):
 
 
 def _line(index: int) -> int:
-    """CSV line of data row *index* (line 1 is the header)."""
+    """CSV line of the row with *index* (line 1 is the header; see :func:`_as_strings`)."""
     return int(index) + 2
 
 
@@ -155,11 +155,12 @@ def _study_problems(study: str, outcome: str, group: pd.DataFrame) -> list[str]:
         return []
     spec = TOOLS[tools[0]]
     counts = group["domain"].value_counts()
-    problems = [
-        f"study {study} ({outcome}), domain {domain}: {n} rows (lines {lines}); expected one"
-        for domain, n in sorted(counts.items())
-        if n > 1
-    ]
+    problems = []
+    for domain, n in sorted(counts.items()):
+        if n > 1:
+            rows = [_line(i) for i in group.index[group["domain"] == domain]]
+            problems.append(f"line {rows[1]}, study {study} ({outcome}), domain {domain}: {n} rows for this domain "
+                            f"(lines {', '.join(map(str, rows))}); expected one")
     for domain in spec.rows:
         if domain not in counts:
             what = "overall judgement (domain 'Overall')" if domain == OVERALL else f"{spec.name} domain {domain}"
@@ -176,6 +177,15 @@ def _problems(df: pd.DataFrame) -> list[str]:
         problems += _row_problems(idx, row)
     for (study, outcome), group in df.groupby(["study_id", "outcome"], sort=True):
         problems += _study_problems(study, outcome, group)
+    for study, group in df.groupby("study_id", sort=True):
+        outcomes = list(dict.fromkeys(group["outcome"]))
+        if len(outcomes) > 1:
+            first = group.index[group["outcome"] == outcomes[1]][0]
+            problems.append(
+                f"line {_line(first)}, study {study} ({outcomes[1]}), domain {group.at[first, 'domain']}: a second "
+                f"assessed outcome ({', '.join(map(repr, outcomes))}); the risk-of-bias tables and figures show one "
+                "assessment per study"
+            )
     return problems
 
 
@@ -227,9 +237,13 @@ def check_overall(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _as_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as text. A frame read by :func:`mscmeta.review.csvsheet.read_sheet_text` keeps
+    its index (physical line minus 2), so messages name the line an editor shows."""
     out = df.copy()
     for col in out.columns:
         out[col] = out[col].fillna("").astype(str)
+    if out.index.dtype.kind == "i" and out.index.is_unique and (out.index >= 0).all():
+        return out
     return out.reset_index(drop=True)
 
 
@@ -272,6 +286,37 @@ def validate_risk_of_bias(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.D
     if problems:
         raise RiskOfBiasError(source, problems)
     return sort_assessments(data[list(COLUMNS)])
+
+
+def coverage_problems(df: pd.DataFrame, studies: pd.DataFrame) -> list[str]:
+    """Mismatches between the assessments and the study list of the data stage.
+
+    Every comparative study (``design`` not ``single-arm``) with ``decision``
+    ``included`` or ``scenario`` in ``studies.csv`` **and located deaths**
+    (``mortality_data`` = ``reported``, when that column is present) needs an
+    assessment, with RoB 2 for ``design == "RCT"`` and ROBINS-I otherwise; every
+    assessed study must be in ``studies.csv``. Risk of bias is judged per result: a
+    study whose deaths were not located has no mortality result to assess (it may
+    still be assessed). Single-arm studies may carry a JBI case-series appraisal,
+    which is not required.
+    """
+    problems = []
+    tools = df[df["domain"] == OVERALL].drop_duplicates("study_id").set_index("study_id")["tool"]
+    known = set(studies["study_id"])
+    for study in sorted(set(tools.index) - known):
+        problems.append(f"study {study}: assessed but not in studies.csv")
+    needed = studies[studies["decision"].isin(["included", "scenario"]) & (studies["design"] != "single-arm")]
+    if "mortality_data" in studies.columns:
+        needed = needed[needed["mortality_data"] == "reported"]
+    for row in needed.sort_values("study_id").itertuples():
+        expected = ROB2.name if row.design == "RCT" else ROBINS_I.name
+        if row.study_id not in tools.index:
+            problems.append(f"study {row.study_id} ({row.decision}, {row.design}): no risk-of-bias assessment")
+        elif tools[row.study_id] != expected:
+            problems.append(
+                f"study {row.study_id}: design {row.design!r} calls for {expected}, assessed with {tools[row.study_id]}"
+            )
+    return problems
 
 
 def sort_assessments(df: pd.DataFrame) -> pd.DataFrame:

@@ -102,3 +102,40 @@ def analysis_mortality(raw: RawData, scenario: str = "primary") -> pd.DataFrame:
     for c in ("events_msc", "n_msc", "events_control", "n_control", "year"):
         out[c] = out[c].astype("int64")
     return out
+
+
+def check_mortality_scenario(raw: RawData, scenario: str = "primary") -> pd.DataFrame:
+    """The analysis rows of *scenario*, checked to give the mortality analysis something to pool.
+
+    A scenario-level check run before a stage writes anything (stages 01, 03 and 04): the
+    review set must hold at least one study with comparative deaths (a ``mortality_row``),
+    and at least one of them must be estimable as an odds or risk ratio (a death in some
+    arm, and not every patient dead in both arms; Cochrane Handbook 5.1 §16.9.3).
+
+    Returns
+    -------
+    DataFrame
+        :func:`analysis_mortality` of *scenario*.
+
+    Raises
+    ------
+    DataError
+        Naming the scenario, its studies and what is missing.
+    """
+    data = analysis_mortality(raw, scenario)
+    if data.empty:
+        n = len(scenario_studies(raw, scenario))
+        raise DataError(
+            f"scenario {scenario!r}: none of its {n} stud{'y' if n == 1 else 'ies'} has comparative deaths "
+            "(a mortality_row in scenarios.csv), so there is no mortality analysis to run; add the mortality "
+            "rows or choose another scenario"
+        )
+    events = data["events_msc"] + data["events_control"]
+    total = data["n_msc"] + data["n_control"]
+    if not ((events > 0) & (events < total)).any():
+        ids = ", ".join(data["study_id"])
+        raise DataError(
+            f"scenario {scenario!r}: no study of its mortality analysis ({ids}) has a death in either arm "
+            "(or a survivor), so no odds or risk ratio is estimable; check the counts in mortality.csv"
+        )
+    return data

@@ -35,10 +35,17 @@ from mscmeta.plots.prisma import PRISMA_BOXES
 
 #: Kinds of column and the text pattern a non-empty cell of that kind must match.
 TEXT_PATTERNS: dict[str, tuple[str, str]] = {
-    "int": (r"^-?[0-9]+$", "must be a whole number"),
+    "int": (r"^-?[0-9]{1,9}$", "must be a whole number written with the digits 0-9 (at most 9 digits)"),
     "float": (r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$", "must be a number"),
     "date": (r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$", "must be an ISO date (YYYY, YYYY-MM or YYYY-MM-DD)"),
 }
+#: Control characters no cell may contain (C0 and C1, DEL); free-text cells may hold line breaks and tabs.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
+CONTROL_CHARACTERS_IN_TEXT = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+#: Free-text columns, whose cells may span lines (a quoted cell with line breaks). Every other
+#: cell must be one line without control characters: a line break in a label breaks every table.
+MULTILINE_COLUMNS = frozenset({"notes", "note", "quote", "reason", "description", "basis", "derivation",
+                               "doses_note", "severity_detail", "support"})
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,12 @@ SOURCE_LEVELS = ("primary paper", "primary preprint", "trial registry", "later r
 USES = ("primary", "alternative")
 QUOTE_STATUS = ("verbatim", "not located")
 
+#: Quantities of ``published_results.csv`` that are counts (whole numbers >= 0).
+PUBLISHED_COUNTS = ("studies", "articles", "patients", "study_size_min", "study_size_max", "mortality_studies",
+                    "records_identified")
+#: Effect measures of ``published_results.csv`` reported on the ratio scale (values > 0).
+RATIO_MEASURES = ("OR", "RR", "HR", "Peto OR")
+
 STUDY_ID_PATTERN = r"^[a-z][a-z0-9]*[0-9]{4}[a-z]?$"
 DOI_LIST_PATTERN = r"^10\.[0-9]{4,9}/\S+(; 10\.[0-9]{4,9}/\S+)*$"
 SOURCE_PATTERN = r"^(https?://|10\.[0-9]{4,9}/|data/|dossier|addendum).*$"
@@ -158,6 +171,22 @@ def _fmt(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def _patients(d: pd.DataFrame) -> pd.Series:
+    """Patients of a study (n_msc + n_control; missing when n_msc is)."""
+    return d["n_msc"] + d["n_control"].fillna(0)
+
+
+def _within_patients(d: pd.DataFrame, count: pd.Series) -> pd.Series:
+    """True where *count* is missing, the study size unknown, or count <= n_msc + n_control."""
+    return (count.isna() | _patients(d).isna() | (count <= _patients(d))).fillna(True).astype(bool)
+
+
+def _patients_text(r: pd.Series) -> str:
+    if pd.isna(r["n_control"]):
+        return f"n_msc {_fmt(r['n_msc'])}"
+    return f"n_msc {_fmt(r['n_msc'])} + n_control {_fmt(r['n_control'])} = {_fmt(r['n_msc'] + r['n_control'])}"
 
 
 # --------------------------------------------------------------------------- sheets
@@ -205,6 +234,22 @@ STUDIES = SheetSpec(
             ("design", "n_control"),
             lambda d: ~((d["design"] == "single-arm") & d["n_control"].notna()),
             lambda r: f"single-arm study must have an empty n_control, found {_fmt(r['n_control'])}",
+        ),
+        RowRule(
+            "n_severe_within_n",
+            "n_severe",
+            ("n_severe", "n_msc", "n_control"),
+            lambda d: _within_patients(d, d["n_severe"]),
+            lambda r: f"n_severe {_fmt(r['n_severe'])} exceeds the study's patients ({_patients_text(r)})",
+        ),
+        RowRule(
+            "n_critical_within_n",
+            "n_critical",
+            ("n_severe", "n_critical", "n_msc", "n_control"),
+            lambda d: _within_patients(d, d["n_critical"] + d["n_severe"].fillna(0)),
+            lambda r: (f"n_critical {_fmt(r['n_critical'])}"
+                       + (f" plus n_severe {_fmt(r['n_severe'])}" if pd.notna(r["n_severe"]) else "")
+                       + f" exceeds the study's patients ({_patients_text(r)})"),
         ),
         RowRule(
             "doi_count_matches_articles",
@@ -344,6 +389,30 @@ PUBLISHED_RESULTS = SheetSpec(
             lambda r: "needs an estimate or a p_value",
         ),
         RowRule(
+            "ci_in_order",
+            "ci_low",
+            ("ci_low", "ci_high"),
+            lambda d: (d["ci_low"].isna() | d["ci_high"].isna() | (d["ci_low"] <= d["ci_high"])).astype(bool),
+            lambda r: f"ci_low {_fmt(r['ci_low'])} is above ci_high {_fmt(r['ci_high'])}",
+        ),
+        RowRule(
+            "published_count_is_whole",
+            "estimate",
+            ("quantity", "estimate"),
+            lambda d: ~(d["quantity"].isin(PUBLISHED_COUNTS) & d["estimate"].notna()
+                        & ((d["estimate"] < 0) | (d["estimate"] != d["estimate"].round()))).fillna(False).astype(bool),
+            lambda r: f"{r['quantity']} is a count: the estimate must be a whole number >= 0, found {_fmt(r['estimate'])}",
+        ),
+        RowRule(
+            "published_ratio_is_positive",
+            "estimate",
+            ("measure", "estimate", "ci_low", "ci_high"),
+            lambda d: ~(d["measure"].isin(RATIO_MEASURES)
+                        & ((d["estimate"] <= 0) | (d["ci_low"] <= 0) | (d["ci_high"] <= 0)).fillna(False)).astype(bool),
+            lambda r: (f"a ratio ({r['measure']}) and its confidence limits must be > 0, found "
+                       f"{_fmt(r['estimate'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"),
+        ),
+        RowRule(
             "quote_when_verbatim",
             "quote",
             ("quote", "quote_status"),
@@ -371,7 +440,9 @@ PRIMARY_SCENARIO = "primary"
 
 # --------------------------------------------------------------------------- pandera schemas
 
-_DTYPES = {"str": str, "int": "Int64", "float": "Float64", "date": str}
+#: Column types of the typed schema; text columns are text by construction (read by
+#: :func:`mscmeta.review.csvsheet.read_sheet_text`), so their type is not re-checked cell by cell.
+_DTYPES = {"str": None, "int": "Int64", "float": "Float64", "date": None}
 
 
 def text_schema(spec: SheetSpec) -> pa.DataFrameSchema:
@@ -386,8 +457,18 @@ def text_schema(spec: SheetSpec) -> pa.DataFrameSchema:
         if f.kind in TEXT_PATTERNS:
             regex, message = TEXT_PATTERNS[f.kind]
             checks.append(pa.Check.str_matches(regex, error=f"{message}"))
-        columns[f.name] = pa.Column(str, nullable=True, checks=checks, required=True)
+        elif f.name in MULTILINE_COLUMNS:
+            checks.append(_no_match(CONTROL_CHARACTERS_IN_TEXT, "contains a control character (other than a line break or tab)"))
+        else:
+            checks.append(_no_match(CONTROL_CHARACTERS, "contains a control character (a line break or tab): write it on one line"))
+        columns[f.name] = pa.Column(None, nullable=True, checks=checks, required=True)  # text by construction
     return pa.DataFrameSchema(columns, strict=True, name=f"{spec.file} (text)")
+
+
+def _no_match(regex: str, message: str) -> pa.Check:
+    """A check that no cell contains a match of *regex*."""
+    return pa.Check(lambda s: ~s.str.contains(regex, regex=True), element_wise=False, error=message,
+                    name="no_control_characters")
 
 
 def convert(spec: SheetSpec, df: pd.DataFrame) -> pd.DataFrame:
@@ -401,7 +482,8 @@ def convert(spec: SheetSpec, df: pd.DataFrame) -> pd.DataFrame:
         if f.name not in out.columns:
             continue
         if f.kind == "int":
-            num = pd.to_numeric(out[f.name], errors="coerce")
+            written = out[f.name].astype("string").str.fullmatch(TEXT_PATTERNS["int"][0]).fillna(False)
+            num = pd.to_numeric(out[f.name].where(written.astype(bool)), errors="coerce")
             num = num.where(num.isna() | (num == num.round()))
             out[f.name] = num.astype("Float64").astype("Int64")
         elif f.kind == "float":
@@ -590,6 +672,61 @@ def _missing_prisma_boxes(t: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame({"box": missing}, index=pd.Index([-1] * len(missing)))
 
 
+#: The PRISMA 2020 flow as arithmetic: each box counts at most what its parent box leaves
+#: (``box: (parent, subtracted)``): screened <= identified - removed, sought <= screened -
+#: excluded, ..., studies included <= reports of included studies (a study may have several).
+PRISMA_FLOW: dict[str, tuple[str, str | None]] = {
+    "records_removed_before_screening": ("records_identified", None),
+    "records_screened": ("records_identified", "records_removed_before_screening"),
+    "records_excluded": ("records_screened", None),
+    "reports_sought": ("records_screened", "records_excluded"),
+    "reports_not_retrieved": ("reports_sought", None),
+    "reports_assessed": ("reports_sought", "reports_not_retrieved"),
+    "reports_excluded": ("reports_assessed", None),
+    "reports_included": ("reports_assessed", "reports_excluded"),
+    "studies_included": ("reports_included", None),
+}
+
+
+def _prisma_bounds(counts: Mapping[str, float]) -> dict[str, tuple[float, str]]:
+    """Upper bound of every box from the reported counts upstream, and how it is made up."""
+    available: dict[str, tuple[float, str]] = {}
+    bounds: dict[str, tuple[float, str]] = {}
+
+    def avail(box: str) -> tuple[float, str]:
+        if box in available:
+            return available[box]
+        if pd.notna(counts.get(box)):
+            available[box] = (float(counts[box]), f"{box} {_fmt(counts[box])}")
+        elif box in PRISMA_FLOW:
+            available[box] = bound(box)
+        else:
+            available[box] = (float("inf"), f"{box} (not reported)")
+        return available[box]
+
+    def bound(box: str) -> tuple[float, str]:
+        if box not in bounds:
+            parent, minus = PRISMA_FLOW[box]
+            value, text = avail(parent)
+            if minus is not None and pd.notna(counts.get(minus)):
+                value, text = value - float(counts[minus]), f"{text} minus {minus} {_fmt(counts[minus])}"
+            bounds[box] = (value, text)
+        return bounds[box]
+
+    return {box: bound(box) for box in PRISMA_FLOW}
+
+
+def _prisma_overflows(t: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    s = t["search.csv"]
+    counts = dict(zip(s["box"], s["count"]))
+    bounds = _prisma_bounds(counts)
+    bad = [i for i, box, n in zip(s.index, s["box"], s["count"])
+           if box in bounds and pd.notna(n) and n > bounds[box][0]]
+    out = s.loc[bad].copy()
+    out["_bound"] = [bounds[b][1] for b in out["box"]]
+    return out
+
+
 #: Cross-file rules, evaluated after every sheet passed its own schema checks.
 CROSS_FILE_RULES: tuple[ForeignKey | Expectation, ...] = (
     ForeignKey("mortality.csv", "study_id", "studies.csv", "study_id"),
@@ -705,6 +842,14 @@ CROSS_FILE_RULES: tuple[ForeignKey | Expectation, ...] = (
         _no_primary_definition,
         lambda r: "no scenario named 'primary' is defined",
         needs=("scenario_definitions.csv",),
+    ),
+    Expectation(
+        "PRISMA counts add up",
+        "search.csv",
+        "count",
+        _prisma_overflows,
+        lambda r: f"{r['box']} {_fmt(r['count'])} exceeds what the flow leaves for it: {r['_bound']}",
+        needs=("search.csv",),
     ),
     Expectation(
         "every PRISMA box is present",

@@ -33,7 +33,7 @@ from mscmeta.review.csvsheet import (
     read_sheet_text,
     validate_sheet,
 )
-from mscmeta.review.rob_sheet import ROB_FILE, RiskOfBiasError, rob_failures, validate_risk_of_bias
+from mscmeta.review.rob_sheet import ROB_FILE, RiskOfBiasError, coverage_problems, rob_failures, validate_risk_of_bias
 from mscmeta.review.schema_update import UPDATE_SHEETS
 from mscmeta.review.secondary_sheets import SecondaryData, secondary_failures
 
@@ -151,7 +151,10 @@ def _read_optional(data_dir: Path, wanted: tuple[str, ...], failures: list[Failu
     texts: dict[str, pd.DataFrame] = {}
     for name in S.OPTIONAL_SHEETS:
         path = data_dir / name
-        if name not in wanted or not path.is_file():
+        if name not in wanted:
+            continue
+        if not path.is_file():
+            failures.append(Failure(name, None, None, None, "sheet is missing (this stage reads it)"))
             continue
         text, read_failures = read_sheet_text(path)
         failures += read_failures
@@ -188,12 +191,22 @@ def _validate_optional(
     return validated, secondary
 
 
+def _coverage_failure(problem: str) -> Failure:
+    """A risk-of-bias coverage problem (``study x ...: what``) as a failure of ``risk_of_bias.csv``."""
+    head, _, what = problem.partition(": ")
+    study = head.split()[1] if head.startswith("study ") else None
+    return Failure(ROB_FILE, None, study, "study_id", what or problem)
+
+
 def load_raw(data_dir: str | os.PathLike, optional_sheets: Iterable[str] | None = None) -> RawData:
     """Read and validate every raw sheet a stage needs from *data_dir*.
 
     Required sheets are those of :data:`mscmeta.review.schema.SHEETS`; the sheets of
     :data:`mscmeta.review.schema.OPTIONAL_SHEETS` (risk of bias, adverse events, secondary
-    outcomes) are read when present and asked for, and validated in full by their parsers.
+    outcomes) are read when asked for (a stage that reads one needs it: missing is an
+    error) and validated in full by their parsers, including the rules the stage that
+    owns the sheet applies (risk-of-bias coverage of the studies), so no stage publishes
+    anything from a sheet another stage would refuse. Every sheet needs at least one row.
 
     Parameters
     ----------
@@ -223,6 +236,8 @@ def load_raw(data_dir: str | os.PathLike, optional_sheets: Iterable[str] | None 
     texts = _read_optional(data_dir, _wanted_optional(optional_sheets), failures)
     n_before = len(failures)
     optional, secondary = _validate_optional(texts, failures)
+    if ROB_FILE in optional and "studies.csv" in clean:
+        failures += [_coverage_failure(p) for p in coverage_problems(optional[ROB_FILE], typed["studies.csv"])]
     if len(failures) == n_before:
         clean |= set(optional)
     loaded = {**typed, **texts}
