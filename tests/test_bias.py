@@ -183,6 +183,23 @@ def test_begg_exact_and_tied_against_metafor_501():
     assert "ties" in res.method
 
 
+def test_begg_stays_exact_above_100_studies():
+    """metafor ranktest always asks cor.test for the exact p-value (no switch at k = 100).
+
+    R 4.2.2, metafor 3.8.1: ``i <- 1:150; vi <- 0.02 + 0.003*i + 0.0007*((i*37) %% 11);
+    yi <- 0.2 + 0.5*vi + 0.25*sin(1.3*i); ranktest(yi, vi)`` gives tau 0.141834451901566,
+    p 0.00989034932228749 (exact); the normal approximation
+    (``cor.test(..., exact=FALSE)``) would give 0.0100069045691094.
+    """
+    i = np.arange(1, 151)
+    vi = 0.02 + 0.003 * i + 0.0007 * ((i * 37) % 11)
+    yi = 0.2 + 0.5 * vi + 0.25 * np.sin(1.3 * i)
+    res = begg_test(yi, vi)
+    assert res.coefficient == pytest.approx(0.141834451901566, rel=1e-12)
+    assert res.p_value == pytest.approx(0.00989034932228749, rel=1e-9)
+    assert "exact" in res.method
+
+
 # --------------------------------------------------------------------------- Peters and Harbord
 
 
@@ -335,6 +352,22 @@ def test_trim_and_fill_forced_side_metafor_501(model, estimator, side, k0, estim
         assert np.isnan(taf.p_k0)
     else:
         assert taf.p_k0 == pytest.approx(p_k0)
+
+
+def test_trim_and_fill_se_k0_is_nan_when_its_variance_is_negative():
+    """metafor reports se.k0 = NaN (sqrt of a negative variance), not 0.
+
+    R 4.2.2, metafor 3.8.1: ``trimfill(rma(yi, vi, method="EE"), estimator="L0", side="right")``
+    with the data below gives k0 0, se.k0 NaN, estimate 0.309396108478677; ``side="left"``
+    gives k0 4, se.k0 1.69298009989949.
+    """
+    yi = [0.10, 0.25, 0.32, 0.41, 0.55, 0.70, 0.95, 1.30]
+    vi = [0.010, 0.020, 0.030, 0.045, 0.060, 0.080, 0.110, 0.150]
+    right = trim_and_fill(yi, vi, estimator="L0", side="right")
+    assert right.k0 == 0 and np.isnan(right.se_k0)
+    assert right.estimate == pytest.approx(0.309396108478677, rel=1e-12)
+    left = trim_and_fill(yi, vi, estimator="L0", side="left")
+    assert left.k0 == 4 and left.se_k0 == pytest.approx(1.69298009989949, rel=1e-12)
 
 
 def test_trim_and_fill_measure_and_caveat(bcg_rr):

@@ -445,9 +445,10 @@ def begg_test(yi: ArrayLike, vi: ArrayLike, *, studies: Sequence[object] | None 
 
     Kendall's tau-b between the standardised deviates
     ``(yi - θ_FE) / √(vi - 1/Σwᵢ)`` and the variances ``vi`` (θ_FE the inverse-variance
-    fixed-effect estimate). As metafor (``cor.test(..., method="kendall", exact=TRUE)``):
-    the p-value is R's exact permutation p-value when there are no ties, otherwise the
-    normal approximation with the tie-corrected variance and no continuity correction.
+    fixed-effect estimate). As metafor (``cor.test(..., method="kendall", exact=TRUE)``,
+    whatever the number of studies): the p-value is R's exact permutation p-value when
+    there are no ties, otherwise the normal approximation with the tie-corrected variance
+    and no continuity correction (R falls back to it with a warning).
 
     Returns
     -------
@@ -465,7 +466,7 @@ def begg_test(yi: ArrayLike, vi: ArrayLike, *, studies: Sequence[object] | None 
     v_star = v - 1.0 / np.sum(w)
     y_star = (y - theta) / np.sqrt(v_star)
     ties = len(np.unique(y_star)) < k or len(np.unique(v)) < k
-    exact = not ties and k <= 100
+    exact = not ties
     res = stats.kendalltau(y_star, v, variant="b", method="exact" if exact else "asymptotic")
     asym = stats.kendalltau(y_star, v, variant="b", method="asymptotic")
     z = float(stats.norm.isf(asym.pvalue / 2.0) * np.sign(asym.statistic)) if asym.pvalue > 0 else float("inf")
@@ -754,7 +755,11 @@ def _trim_fill_side(y: np.ndarray, v: np.ndarray, method: str) -> str:
 
 
 def _k0_estimate(signed: np.ndarray, k: int, estimator: str) -> tuple[float, float]:
-    """Duval & Tweedie's estimate of the number of missing studies and its standard error."""
+    """Duval & Tweedie's estimate of the number of missing studies and its standard error.
+
+    The standard error is NaN where its variance estimate is negative (e.g. L0 with a
+    strongly negative raw k0), as metafor's ``se.k0`` (R's ``sqrt`` of a negative number).
+    """
     if estimator == "R0":
         negative = -signed[signed < 0]
         k0_raw = (k - (negative.max() if negative.size else 0.0)) - 1.0
@@ -766,9 +771,11 @@ def _k0_estimate(signed: np.ndarray, k: int, estimator: str) -> tuple[float, flo
         k0_raw = k - 0.5 - np.sqrt(2.0 * k**2 - 4.0 * sr + 0.25)
     var_sr = (k * (k + 1.0) * (2.0 * k + 1.0) + 10.0 * k0_raw**3 + 27.0 * k0_raw**2 + 17.0 * k0_raw
               - 18.0 * k * k0_raw**2 - 18.0 * k * k0_raw + 6.0 * k**2 * k0_raw) / 24.0
-    if estimator == "L0":
-        return k0_raw, float(4.0 * np.sqrt(max(var_sr, 0.0)) / (2.0 * k - 1.0))
-    return k0_raw, float(2.0 * np.sqrt(max(var_sr, 0.0)) / np.sqrt((k - 0.5) ** 2 - k0_raw * (2.0 * k - k0_raw - 1.0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd_sr = np.sqrt(np.float64(var_sr))
+        if estimator == "L0":
+            return k0_raw, float(4.0 * sd_sr / (2.0 * k - 1.0))
+        return k0_raw, float(2.0 * sd_sr / np.sqrt(np.float64((k - 0.5) ** 2 - k0_raw * (2.0 * k - k0_raw - 1.0))))
 
 
 def _trim_iterations(y: np.ndarray, v: np.ndarray, method: str, estimator: str, maxiter: int) -> tuple[int, float, float]:
@@ -791,7 +798,6 @@ def _trim_iterations(y: np.ndarray, v: np.ndarray, method: str, estimator: str, 
         signed = np.sign(centred) * stats.rankdata(np.abs(centred), method="ordinal")
         k0_raw, se_k0 = _k0_estimate(signed, k, estimator)
         k0 = min(int(max(0.0, float(np.round(k0_raw)))), k - 1)  # R round(): half to even
-        se_k0 = max(0.0, se_k0)
     return k0, se_k0, beta
 
 

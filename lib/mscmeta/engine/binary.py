@@ -42,10 +42,15 @@ Zero cells (``zero_cell``, see :mod:`mscmeta.engine.effects`)
 
 Counting studies
 ----------------
-``k`` counts the studies that enter the pooled estimate. A study without events (or with
-only events) in both arms adds nothing to a Mantel-Haenszel or Peto OR/RR and is reported
-as not estimable; metafor's ``rma.mh``/``rma.peto`` print ``k`` including such tables
-(e.g. 18 vs our 17 for dat.nielweise2007), with the same estimate and the same Q and df.
+``k`` counts the studies that enter the pooled estimate. Without a correction inside the
+estimator (``zero_cell="none"``), a study without events in both arms adds nothing to a
+Mantel-Haenszel or Peto OR or MH RR, and a study with only events in both arms adds nothing
+to an OR; these are reported as not estimable, while metafor's ``rma.mh``/``rma.peto``
+print ``k`` including such tables (e.g. 18 vs our 17 for dat.nielweise2007), with the same
+estimate and the same Q and df. A study with events in every patient of both arms does
+carry weight for the MH risk ratio (``ai n2i/Ni`` and ``ci n1i/Ni`` are not 0) and is kept,
+as in ``rma.mh``; it has no study-level estimate (``escalc(drop00=TRUE)``), so it is not in Q.
+Under the RevMan convention both kinds are "not estimable" and excluded.
 """
 
 from __future__ import annotations
@@ -259,7 +264,12 @@ def _fixed_mh_or_peto(cells, dz: np.ndarray, effects: StudyEffects, rule: ZeroCe
     a, b, c, d = cells
     pooled = np.ones(a.size, dtype=bool)
     if rule.pool_drop00 and measure in ("OR", "RR", "PETO"):
-        pooled &= ~dz
+        # RevMan: both kinds of double-zero study are "not estimable". Without a correction
+        # inside the estimator (metafor rma.mh/rma.peto, drop00[2] = FALSE) nothing is
+        # dropped; a study contributes nothing only where every term of the estimator is 0:
+        # no events in either arm, or (OR, Peto) only events in both arms. A study with
+        # events in every patient of both arms carries weight for the MH risk ratio.
+        pooled &= ~(dz if rule.pool_add > 0 or measure != "RR" else (a == 0) & (c == 0))
     if not pooled.any():
         raise NotEstimableError(
             f"{prefix}no study has an estimable {measure if measure != 'PETO' else 'Peto OR'} "
