@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mscmeta.engine.mh_tests import MHTests
 from mscmeta.engine.options import RATIO_MEASURES
 
 
@@ -25,6 +26,14 @@ from mscmeta.engine.options import RATIO_MEASURES
 STUDY_COLUMNS: tuple[str, ...] = (
     "study", "events_t", "n_t", "events_c", "n_c", "yi", "vi", "ci_low", "ci_high", "weight", "estimable", "note",
 )
+
+
+def _mh_test_keys(tests: MHTests | None) -> dict[str, Any]:
+    """``cmh``, ``cmh_p``, ``tarone``, ``tarone_df``, ``tarone_p`` (``None`` unless MH odds ratios)."""
+    if tests is None:
+        return dict.fromkeys(("cmh", "cmh_p", "tarone", "tarone_df", "tarone_p"))
+    return {"cmh": _num(tests.cmh.statistic), "cmh_p": _num(tests.cmh.pvalue), "tarone": _num(tests.tarone.statistic),
+            "tarone_df": int(tests.tarone.df) if tests.tarone.computable else None, "tarone_p": _num(tests.tarone.pvalue)}
 
 
 def _num(value: float | None) -> float | None:
@@ -125,6 +134,10 @@ class MetaResult(PooledFit):
     options : BinaryOptions or mapping
         The options of the analysis (:class:`mscmeta.engine.options.BinaryOptions` for
         binary data), used by :meth:`refit`.
+    mh_tests : MHTests or None
+        Mantel-Haenszel odds ratios: the Cochran-Mantel-Haenszel test and Tarone's test for
+        heterogeneity on the uncorrected tables, as metafor ``rma.mh`` prints them
+        (:mod:`mscmeta.engine.mh_tests`); ``None`` otherwise.
     """
 
     measure: str
@@ -139,6 +152,7 @@ class MetaResult(PooledFit):
     study_table: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     refit_function: Callable[[pd.DataFrame], MetaResult] | None = field(default=None, repr=False, compare=False)
     options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    mh_tests: MHTests | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ studies
     @cached_property
@@ -248,6 +262,7 @@ class MetaResult(PooledFit):
             "hksj": bool(self.hksj),
             "df": _num(self.df),
             "level": float(self.level),
+            **_mh_test_keys(self.mh_tests),
         }
 
     # ------------------------------------------------------------------ refit
@@ -319,5 +334,7 @@ class MetaResult(PooledFit):
             rows.append(f"Prediction interval ({self.pi_dist}): [{plo:.4f}, {phi:.4f}]")
         if self.zero_cell:
             rows.append(f"Zero cells: {self.zero_cell}")
+        if self.mh_tests is not None:
+            rows.extend(str(self.mh_tests).splitlines())
         rows.extend(f"Note: {n}" for n in self.notes)
         return "\n".join(rows)
