@@ -426,13 +426,13 @@ def test_asymmetry_tests_of_a_binary_or_result():
 
 def test_meta_regression_engine_matches_metafor(bcg_rr):
     """The engine behind regtest(model="rma") and trim-and-fill's side choice (private helper)."""
-    from mscmeta.engine.bias import _metareg
+    from mscmeta.engine.metareg import metareg_fit
     from mscmeta.engine.tau2 import estimate_tau2
 
     yi, vi = bcg_rr
     ablat = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33])  # dat.bcg absolute latitude
     year = np.array([1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976])
-    fit = _metareg(yi, vi, np.column_stack([np.ones(13), ablat, year]), "REML")
+    fit = metareg_fit(yi, vi, np.column_stack([np.ones(13), ablat, year]), "REML")
     se = np.sqrt(np.diag(fit["vb"]))
     # metafor docs/reference/rma.uni.html, rma(yi, vi, mods = ~ ablat + year): tau^2 0.1108;
     # intrcpt -3.5455 (se 29.0959), ablat -0.0280 (se 0.0102), year 0.0019 (se 0.0147)
@@ -440,7 +440,7 @@ def test_meta_regression_engine_matches_metafor(bcg_rr):
     assert fit["beta"] == pytest.approx([-3.5455, -0.0280, 0.0019], abs=PRINTED4)
     assert se == pytest.approx([29.0959, 0.0102, 0.0147], abs=PRINTED4)
     # metafor docs/reference/confint.rma.html, mods = ~ ablat: residual tau^2 0.0764
-    assert _metareg(yi, vi, np.column_stack([np.ones(13), ablat]), "REML")["tau2"] == pytest.approx(0.0764, abs=PRINTED4)
+    assert metareg_fit(yi, vi, np.column_stack([np.ones(13), ablat]), "REML")["tau2"] == pytest.approx(0.0764, abs=PRINTED4)
     # intercept only: identical to the pooling engine's estimators (same metafor stopping rules)
     for method in ("DL", "REML", "PM", "SJ", "HE", "ML", "EB"):
-        assert _metareg(yi, vi, np.ones((13, 1)), method)["tau2"] == pytest.approx(estimate_tau2(yi, vi, method).tau2, rel=1e-12)
+        assert metareg_fit(yi, vi, np.ones((13, 1)), method)["tau2"] == pytest.approx(estimate_tau2(yi, vi, method).tau2, rel=1e-12)
