@@ -6,7 +6,10 @@ estimators (:mod:`~mscmeta.engine.tau2`), inverse-variance pooling
 (:mod:`~mscmeta.engine.pooling`), heterogeneity (:mod:`~mscmeta.engine.heterogeneity`),
 binary-outcome analyses (:mod:`~mscmeta.engine.binary`), results
 (:mod:`~mscmeta.engine.results`), subgroups, sensitivity analyses, small-study tests
-(:mod:`~mscmeta.engine.bias`), risk-of-bias tool vocabularies
+(:mod:`~mscmeta.engine.bias`), meta-regression (:mod:`~mscmeta.engine.metareg`), models for
+sparse data -- binomial-normal GLMMs (:mod:`~mscmeta.engine.glmm`), Bayesian random effects
+(:mod:`~mscmeta.engine.bayes`), the CMH and Tarone tests (:mod:`~mscmeta.engine.mh_tests`)
+and the fragility index (:mod:`~mscmeta.engine.fragility`) --, risk-of-bias tool vocabularies
 (:mod:`~mscmeta.engine.rob_tools`), input validation and the option vocabulary
 (:mod:`~mscmeta.engine.options`).
 
@@ -14,10 +17,14 @@ Import rule: modules of this package import only each other (and third-party
 packages), never :mod:`mscmeta.plots`, :mod:`mscmeta.review` or :mod:`mscmeta.bundle`.
 """
 
+from mscmeta.engine.bayes import BayesMetaResult, bayes_meta, meta_bayes
 from mscmeta.engine.binary import meta_binary
 from mscmeta.engine.bias import begg_test, egger_test, harbord_test, peters_test, trim_and_fill
 from mscmeta.engine.continuous import fivenum_to_mean_sd, meta_continuous
 from mscmeta.engine.effects import escalc_binary
+from mscmeta.engine.fragility import FragilityResult, fragility_index, fragility_of
+from mscmeta.engine.glmm import GlmmResult, meta_glmm
+from mscmeta.engine.mh_tests import mh_tests
 from mscmeta.engine.options import BinaryOptions
 from mscmeta.engine.pooling import fixed_effect, random_effects
 from mscmeta.engine.results import MetaResult
@@ -27,11 +34,15 @@ from mscmeta.engine.tau2 import estimate_tau2
 from mscmeta.engine.validation import DataError, NotEstimableError
 
 __all__ = [
+    "BayesMetaResult",
     "BinaryOptions",
     "DataError",
+    "FragilityResult",
+    "GlmmResult",
     "MetaResult",
     "NotEstimableError",
     "SubgroupResult",
+    "bayes_meta",
     "begg_test",
     "cumulative",
     "egger_test",
@@ -39,11 +50,16 @@ __all__ = [
     "estimate_tau2",
     "fivenum_to_mean_sd",
     "fixed_effect",
+    "fragility_index",
+    "fragility_of",
     "harbord_test",
     "influence",
     "leave_one_out",
+    "meta_bayes",
     "meta_binary",
     "meta_continuous",
+    "meta_glmm",
+    "mh_tests",
     "peters_test",
     "random_effects",
     "subgroup_analysis",
