@@ -29,9 +29,9 @@ STUDY_COLUMNS: tuple[str, ...] = (
 
 
 def _mh_test_keys(tests: MHTests | None) -> dict[str, Any]:
-    """``cmh``, ``cmh_p``, ``tarone``, ``tarone_df``, ``tarone_p`` (``None`` unless MH odds ratios)."""
+    """``cmh``, ``cmh_p``, ``tarone``, ``tarone_df``, ``tarone_p`` for MH odds ratios (no keys otherwise)."""
     if tests is None:
-        return dict.fromkeys(("cmh", "cmh_p", "tarone", "tarone_df", "tarone_p"))
+        return {}
     return {"cmh": _num(tests.cmh.statistic), "cmh_p": _num(tests.cmh.pvalue), "tarone": _num(tests.tarone.statistic),
             "tarone_df": int(tests.tarone.df) if tests.tarone.computable else None, "tarone_p": _num(tests.tarone.pvalue)}
 
@@ -233,6 +233,8 @@ class MetaResult(PooledFit):
 
         ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` are on the ratio scale
         for OR/RR/Peto OR (``log_estimate`` then holds the log); missing values are ``None``.
+        Mantel-Haenszel odds ratios add ``cmh``, ``cmh_p``, ``tarone``, ``tarone_df``,
+        ``tarone_p`` (metafor ``rma.mh``'s CMH and Tarone tests).
         """
         ratio = self.is_ratio()
         return {
