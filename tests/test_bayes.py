@@ -331,3 +331,40 @@ def test_runs_fast_at_k13() -> None:
 def test_errors(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         bayes_meta(**kwargs)
+
+
+# ------------------------------------------------------------------ this review's primary scenario
+PRIMARY_R = {
+    # [R] bayesmeta 3.4 (sourced, as R_REFS) on escalc(measure="OR", drop00=TRUE) of analysis_mortality.csv
+    # (scenario primary; 8 of 10 studies), interval.type="central", delta=1e-5, epsilon=1e-9:
+    #   bayesmeta(y, sigma, tau.prior=function(t) dhalfnormal(t, scale=0.5))
+    #   bayesmeta(y, sigma, tau.prior=TurnerEtAlPrior("all-cause mortality", "pharmacological",
+    #             "placebo / control")$dprior)
+    "halfnormal:0.5": dict(
+        tau=(0.229564171334, 0.276416246338, 0.21517062736, 0.0106024699664, 0.802534951046),
+        mu=(-1.58463803717, -1.58498191555, 0.397641468607, -2.36661173963, -0.805400277897),
+        theta=(-1.58386905667, -1.58498191555, 0.529923483941, -2.64377279411, -0.533871676047),
+        p=(0.999924717469, 0.999559418461)),
+    "turner-mortality": dict(
+        tau=(0.129983137945, 0.155851779397, 0.103242493241, 0.0362826300305, 0.4246220663),
+        mu=(-1.5820770134, -1.58213062415, 0.380097983003, -2.32744693136, -0.837128562898),
+        theta=(-1.58191404545, -1.58213062415, 0.423584615888, -2.41412381103, -0.75141835164),
+        p=(0.999981381479, 0.999813316691)),
+}
+
+
+@pytest.mark.parametrize("prior", sorted(PRIMARY_R))
+def test_primary_scenario_against_bayesmeta(prior: str) -> None:
+    """DIRECT with delta = 1e-5 leaves <= 2e-6 (see the delta study above): tolerance 1e-5."""
+    import pandas as pd
+
+    data = pd.DataFrame({
+        "study": ["adas", "dilogo", "haberle", "lanzoni", "leng", "meng", "shi", "shu", "xu", "zhu"],
+        "events_t": [3, 10, 1, 2, 0, 0, 0, 0, 2, 0], "n_t": [10, 20, 5, 12, 7, 9, 65, 12, 26, 29],
+        "events_c": [6, 16, 10, 7, 1, 0, 0, 3, 6, 2], "n_c": [10, 20, 18, 12, 3, 9, 35, 29, 18, 29]})
+    res = meta_bayes(data, tau_prior=prior)
+    ref = PRIMARY_R[prior]
+    assert res.k == 8
+    for name, summ in (("tau", res.tau), ("mu", res.mu), ("theta", res.prediction)):
+        assert (summ.median, summ.mean, summ.sd, summ.low, summ.high) == pytest.approx(ref[name], abs=1e-5), name
+    assert (res.prob_below_1, res.prob_below_0_8) == pytest.approx(ref["p"], abs=1e-6)
