@@ -71,7 +71,6 @@ from mscmeta.engine.effects import (
 )
 from mscmeta.engine.heterogeneity import chi2_sf, cochran_q, i2_h2_fixed
 from mscmeta.engine.mantel_haenszel import PooledEstimate, mantel_haenszel, peto_odds_ratio
-from mscmeta.engine.mh_tests import mh_tests
 from mscmeta.engine.options import BinaryOptions, resolve_tol
 from mscmeta.engine.pooling import (
     PooledIV,
@@ -395,9 +394,8 @@ def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: BinaryOptio
         "note": _notes_for_studies(effects, rule, method, measure, res.pooled, corrected_in_pool, dz, cells[0], cells[2],
                                    res.pool_increments),
     }
-    tests = mh_tests(*cells, studies=labels) if method == "MH" and measure == "OR" else None
     return make_result(
         res.core, table, measure=measure, method=method, model=opts.model,
         tau2_method=res.tau2_method, hksj=opts.hksj, zero_cell=rule.label,
-        level=level, notes=notes, refit_function=_refit_binary(opts), options=opts, mh_tests=tests,
+        level=level, notes=notes, refit_function=_refit_binary(opts), options=opts,
     )

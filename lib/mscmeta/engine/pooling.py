@@ -193,14 +193,13 @@ def make_result(
     notes: Sequence[str],
     refit_function,
     options: dict[str, Any],
-    mh_tests=None,
 ) -> MetaResult:
     """Assemble a :class:`~mscmeta.engine.results.MetaResult` from pooled numbers and a study table."""
     numbers = {f.name: getattr(core, f.name) for f in fields(PooledFit)}
     return MetaResult(
         **numbers, measure=measure, method=method, model=model, tau2_method=tau2_method, hksj=hksj,
         zero_cell=zero_cell, level=level, k_total=len(study_table["study"]), notes=tuple(notes),
-        study_table=study_table, refit_function=refit_function, options=options, mh_tests=mh_tests,
+        study_table=study_table, refit_function=refit_function, options=options,
     )
 
 

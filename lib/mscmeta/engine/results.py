@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mscmeta.engine.mh_tests import MHTests
+from mscmeta.engine.mh_tests import MHTests, mh_tests
 from mscmeta.engine.options import RATIO_MEASURES
 
 
@@ -134,10 +134,6 @@ class MetaResult(PooledFit):
     options : BinaryOptions or mapping
         The options of the analysis (:class:`mscmeta.engine.options.BinaryOptions` for
         binary data), used by :meth:`refit`.
-    mh_tests : MHTests or None
-        Mantel-Haenszel odds ratios: the Cochran-Mantel-Haenszel test and Tarone's test for
-        heterogeneity on the uncorrected tables, as metafor ``rma.mh`` prints them
-        (:mod:`mscmeta.engine.mh_tests`); ``None`` otherwise.
     """
 
     measure: str
@@ -152,7 +148,6 @@ class MetaResult(PooledFit):
     study_table: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     refit_function: Callable[[pd.DataFrame], MetaResult] | None = field(default=None, repr=False, compare=False)
     options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    mh_tests: MHTests | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ studies
     @cached_property
@@ -166,6 +161,18 @@ class MetaResult(PooledFit):
         pooled estimate), ``note`` (e.g. "not estimable: no events in either arm").
         """
         return pd.DataFrame({c: self.study_table[c] for c in STUDY_COLUMNS}, copy=False)
+
+    @cached_property
+    def mh_tests(self) -> MHTests | None:
+        """Mantel-Haenszel odds ratios: the Cochran-Mantel-Haenszel test and Tarone's test for
+        heterogeneity on the uncorrected tables of all input studies, as metafor ``rma.mh``
+        prints them (:mod:`mscmeta.engine.mh_tests`); ``None`` for other analyses. Computed
+        when first asked for."""
+        if self.method != "MH" or self.measure != "OR":
+            return None
+        t = self.study_table
+        a, n1, c, n2 = (np.asarray(t[col], dtype=float) for col in ("events_t", "n_t", "events_c", "n_c"))
+        return mh_tests(a, n1 - a, c, n2 - c, studies=[str(s) for s in t["study"]])
 
     # ------------------------------------------------------------------ scale
     def is_ratio(self) -> bool:
