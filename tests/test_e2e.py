@@ -24,11 +24,11 @@ EXPECTED_TABLES = (
     "subgroups_mortality.csv",
     "secondary_outcomes.csv", "adverse_events.csv",
     "influence_mortality.csv", "cumulative_mortality.csv", "small_study_tests.csv", "what_would_it_take.csv",
-    "claims.csv",
+    "claims.csv", "sparse_models_mortality.csv", "fragility_mortality.csv",
 )
 EXPECTED_FIGURES = (
     "prisma_flow", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
-    "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview",
+    "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview", "sparse_models_mortality",
 )
 
 

@@ -4,13 +4,14 @@ The one module notebook 03 imports. It gathers the stage's steps from the module
 the work: the inputs (:mod:`~mscmeta.review.inputs`), the primary analysis and its
 comparators (:mod:`~mscmeta.review.mortality`), the reproduction scorecard and "what would
 it take" (:mod:`~mscmeta.review.scorecard`), sensitivity, influence, cumulative and
-small-study analyses (:mod:`~mscmeta.review.sensitivity`) and the figures
+small-study analyses (:mod:`~mscmeta.review.sensitivity`), the models for sparse data and
+the fragility index (:mod:`~mscmeta.review.sparse`) and the figures
 (:mod:`~mscmeta.review.figures`, :mod:`mscmeta.plots.intervals`).
 """
 
 from __future__ import annotations
 
-from mscmeta.plots.intervals import cumulative_plot, sensitivity_plot
+from mscmeta.plots.intervals import cumulative_plot, model_comparison_plot, sensitivity_plot
 from mscmeta.plots.style import use_style
 from mscmeta.review.figures import forest_figure, funnel_figure
 from mscmeta.review.inputs import StageInputs, load_inputs
@@ -29,6 +30,7 @@ from mscmeta.review.scorecard import (
     scorecard_markdown,
     what_would_it_take,
 )
+from mscmeta.review.sparse import fragility_table, primary_fragility, sparse_markdown, sparse_models
 from mscmeta.review.sensitivity import (
     cumulative_table,
     influence_table,
@@ -43,5 +45,6 @@ __all__ = [
     "mortality_studies_table", "pooled_markdown", "conventions_markdown", "scorecard_for", "scorecard_markdown",
     "rule_markdown", "explanations_markdown", "what_would_it_take", "sensitivity_analyses", "sensitivity_markdown",
     "sensitivity_plot", "influence_table", "cumulative_table", "cumulative_plot", "small_study_table",
-    "small_study_markdown", "forest_figure", "funnel_figure",
+    "small_study_markdown", "forest_figure", "funnel_figure", "primary_fragility", "fragility_table", "sparse_models",
+    "sparse_markdown", "model_comparison_plot",
 ]
