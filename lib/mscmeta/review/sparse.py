@@ -193,7 +193,8 @@ def _cm_al_sentence(table: pd.DataFrame, data: pd.DataFrame) -> list[str]:
     return [f"CM.AL ({al.iloc[0]['estimate']:.2f}) approximates the exact conditional likelihood by a binomial one, "
             "which holds when events are rare relative to the arm sizes (Stijnen et al. 2010); in "
             f"{len(common)} of the {len(data)} studies ({', '.join(common)}) at least 20% of patients died, so its "
-            "estimate is the least trustworthy here and the exact conditional model CM.EL is the one to read."]
+            "estimate is the least trustworthy here; the exact conditional model CM.EL does not make that "
+            "approximation."]
 
 
 def _bayes_and_tau_sentences(table: pd.DataFrame) -> list[str]:
@@ -207,10 +208,10 @@ def _bayes_and_tau_sentences(table: pd.DataFrame) -> list[str]:
     tau = table.loc[table["family"].isin(["GLMM", "exact conditional"]), "tau2"].astype(float)
     tau = tau[np.isfinite(tau)]
     if len(tau):
-        at = "0 in every GLMM" if tau.max() == 0 else f"{tau.min():.3g} to {tau.max():.3g}"
-        out.append(f"The GLMMs estimate the between-study variance at {at}: with these few events the data cannot "
-                   "tell a random from a common effect, and the Bayesian priors decide how much heterogeneity is "
-                   "allowed for.")
+        at = (f"Every GLMM estimates the between-study variance at 0" if tau.max() == 0 else
+              f"The GLMMs estimate the between-study variance at {tau.min():.3g} to {tau.max():.3g}")
+        out.append(f"{at}: with these few events the data cannot tell a random from a common effect, and the "
+                   "Bayesian priors decide how much heterogeneity is allowed for.")
     return out
 
 
