@@ -29,9 +29,32 @@ MAKEFLAGS += -j$(JOBS) --output-sync=target
 endif
 
 # ---- environment ----------------------------------------------------------------------
+# requirements.in lists the direct dependencies, pinned; `make lock` compiles it into
+# requirements.lock: every package of the venv, pinned, with the hashes of its files.
+# The lock is universal (uv's --universal with --python-version 3.11): one file for
+# Linux, macOS and Windows and every Python >= 3.11, each entry carrying the environment
+# markers that say where it applies: a venv made on any of them is pinned entirely, not
+# only on the platform and Python that ran `make lock` (on Linux, Python 3.11.7 and 3.12
+# differ only where a package needs it, e.g. contourpy and papermill's aiohttp).
+# The venv is installed from the lock by uv when uv can be had (bootstrapped into the
+# venv by pip, its version and hashes taken from the lock; `uv pip sync` then makes the
+# venv exactly the lock), else by pip with --require-hashes (slower, and it adds to what
+# is there rather than removing what the lock no longer lists; a one-line note says so). INSTALLER=pip forces pip. uv reads no pip configuration: a PIP_INDEX_URL in
+# the environment is handed to uv as UV_DEFAULT_INDEX unless a UV_ index is set.
+# Neither installer compiles bytecode at install time (pip used to compile all ~9,000
+# files of the venv, a large part of its time): Python writes the bytecode of the ~2,400
+# modules the stages import on first use instead, unless PYTHONDONTWRITEBYTECODE is set,
+# in which case every stage would recompile them on each run (2.5x slower imports). So
+# make does not pass that variable on to its recipes.
+unexport PYTHONDONTWRITEBYTECODE
 PYTHON ?= python3
+MIN_PYTHON := 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+LOCK ?= requirements.lock
+INSTALLER ?= uv
+LOCK_ARGS ?=
 KERNEL := mscmeta
 VENV_STAMP := $(VENV)/.installed
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
@@ -58,7 +81,7 @@ PARAMS_04-subgroup := scenario=$(SCENARIO) measure=$(MEASURE) model=$(MODEL) zer
 PARAMS_05-secondary-outcomes := scenario=$(SCENARIO) model=$(SECONDARY_MODEL) tau2_method=$(TAU2)
 
 # ---- tasks ----------------------------------------------------------------------------
-.PHONY: help reproduce test venv kernel lab html bench clean clean-outputs strip
+.PHONY: help reproduce test venv lock kernel lab html bench clean clean-outputs strip
 
 help: ## list the targets
 	@echo "Targets (parameters: SCENARIO=$(SCENARIO) MEASURE=$(MEASURE) MODEL=$(MODEL) ZERO_CELL=$(ZERO_CELL) TAU2=$(TAU2)):"
@@ -69,7 +92,20 @@ reproduce: $(HTML_INDEX) ## run every notebook and render the HTML (creates the 
 test: $(VENV_STAMP) $(KERNEL_SPEC) ## run all tests: unit, notebooks end to end, determinism, hygiene, browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-venv: $(VENV_STAMP) ## create the local virtual environment with the pinned packages
+venv: $(VENV_STAMP) ## create the local virtual environment, exactly as requirements.lock says
+
+# The lock is compiled next to the old one (uv keeps the versions it already lists unless
+# asked: LOCK_ARGS=--upgrade-package NAME, or --upgrade) and replaces it only if it differs,
+# so an unchanged lock reruns nothing.
+lock: ## recompile requirements.lock from requirements.in (LOCK_ARGS=--upgrade-package NAME)
+	@$(check_python)
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	@$(bootstrap_uv) || { echo "error: make lock needs uv, which could not be installed (see $(VENV)/uv-bootstrap.log)" >&2; exit 1; }
+	@test ! -f $(LOCK) || cp $(LOCK) $(VENV)/lock.new
+	$(uv_env) $(UV) pip compile requirements.in --universal --python-version $(MIN_PYTHON) --generate-hashes \
+	  --custom-compile-command "make lock" --quiet $(LOCK_ARGS) -o $(VENV)/lock.new
+	@if cmp -s $(VENV)/lock.new $(LOCK); then rm $(VENV)/lock.new; echo "$(LOCK) unchanged"; \
+	else mv $(VENV)/lock.new $(LOCK); echo "$(LOCK) updated: make venv (or reproduce, test) syncs .venv to it"; fi
 
 kernel: $(KERNEL_SPEC) ## register the project kernel (mscmeta) inside the venv
 
@@ -78,7 +114,8 @@ lab: $(VENV_STAMP) $(KERNEL_SPEC) ## open JupyterLab on the project kernel
 
 html: $(HTML_INDEX) ## render executed notebooks as HTML (full and code-free) + index
 
-bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time make reproduce from clean, its floor, the no-op rerun, and the engine
+bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time a fresh clone's set-up and reproduce, make reproduce from clean, its floor, the no-op rerun, the engine
+	$(PY) -m mscmeta.bundle.bench_setup
 	$(PY) -m mscmeta.bundle.bench_pipeline
 	$(PY) -m mscmeta.bundle.bench
 
@@ -93,12 +130,47 @@ clean: clean-outputs ## remove outputs and the virtual environment
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
 # ---- files ----------------------------------------------------------------------------
-$(VENV_STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
-	touch $@
+# The entries of the lock (each with its hash lines) whose name is (OP is ==) or is not
+# (OP is !=) NAME: $(call lock_select,OP,NAME)
+lock_select = awk '/^[A-Za-z0-9]/ { split($$1, req, /[=;<>!~ ]/); keep = (tolower(req[1]) $(1) "$(2)") } /^[A-Za-z0-9]|^[ \t]/ { if (keep) print }' $(LOCK)
+
+# The bundle needs Python >= 3.11: say so before anything is installed.
+check_python = py=$(PY); test -x $$py || py=$$(command -v $(PYTHON)) || { echo "error: $(PYTHON) not found; the bundle needs Python >= $(MIN_PYTHON): make reproduce PYTHON=/path/to/python3.11 (or newer)" >&2; exit 1; }; \
+  $$py -c 'import sys; sys.exit(sys.version_info < ($(subst .,$(comma) ,$(MIN_PYTHON))))' || { \
+  echo "error: the bundle needs Python >= $(MIN_PYTHON), and $$py is $$($$py -V 2>&1)."; \
+  if test -x $(PY); then echo "       Remove the venv (make clean), then: make reproduce PYTHON=python3.11 (or newer)"; \
+  else echo "       Run: make reproduce PYTHON=python3.11 (or any Python >= $(MIN_PYTHON))"; fi; exit 1; } >&2
+comma := ,
+
+# The venv is made without pip (seeding it costs ~7 s of CPU, and the lock brings pip).
+# uv goes into it at the version and with the hashes the lock gives, installed by the
+# interpreter's own pip (pip --python targets the venv) or, failing that, by pip seeded
+# into the venv; the pip fallback seeds the venv with pip too.
+venv_pip = { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; } && $(PY) -m pip
+uv_pip_args = install --require-hashes --no-deps -r $(VENV)/uv-bootstrap.txt
+bootstrap_uv = { $(UV) --version >/dev/null 2>&1 || { $(call lock_select,==,uv) > $(VENV)/uv-bootstrap.txt && \
+  { $(PYTHON) -m pip --python $(PY) $(uv_pip_args) || { $(venv_pip) $(uv_pip_args); }; } > $(VENV)/uv-bootstrap.log 2>&1 && \
+  $(UV) --version >/dev/null 2>&1; }; }
+uv_env = $(if $(PIP_INDEX_URL),$(if $(UV_DEFAULT_INDEX)$(UV_INDEX_URL),,UV_DEFAULT_INDEX=$(PIP_INDEX_URL)))
+
+$(VENV_STAMP): $(LOCK) pyproject.toml
+	@$(check_python)
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	@set -e; \
+	if [ "$(INSTALLER)" = uv ] && $(bootstrap_uv); then \
+	  echo "$(UV) pip sync $(LOCK) && $(UV) pip install --no-deps -e ."; \
+	  $(uv_env) $(UV) pip sync --quiet --python $(PY) --require-hashes $(LOCK); \
+	  $(uv_env) $(UV) pip install --quiet --python $(PY) --no-deps -e .; \
+	  echo "installed from $(LOCK) by $$($(UV) --version)" > $@.tmp; \
+	else \
+	  if [ "$(INSTALLER)" = uv ]; then why="uv could not be installed (see $(VENV)/uv-bootstrap.log)"; else why="INSTALLER=$(INSTALLER)"; fi; \
+	  echo "note: $$why: installing $(LOCK) with pip --require-hashes instead (slower)"; \
+	  $(call lock_select,!=,uv) > $(VENV)/requirements-pip.lock; \
+	  $(venv_pip) install --quiet --no-compile --require-hashes -r $(VENV)/requirements-pip.lock; \
+	  $(PY) -m pip install --quiet --no-deps -e .; \
+	  echo "installed from $(LOCK) (without uv) by $$($(PY) -m pip --version | cut -d' ' -f1-2)" > $@.tmp; \
+	fi; \
+	mv $@.tmp $@
 
 $(KERNEL_SPEC): $(VENV_STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null

@@ -24,10 +24,11 @@ EXPECTED_TABLES = (
     "subgroups_mortality.csv",
     "secondary_outcomes.csv", "adverse_events.csv",
     "influence_mortality.csv", "cumulative_mortality.csv", "small_study_tests.csv", "what_would_it_take.csv",
-    "claims.csv", "sparse_models_mortality.csv", "fragility_mortality.csv",
+    "claims.csv", "headline.csv", "characteristics.csv", "study_flow.csv", "scenario_definition.csv",
+    "prisma_checklist.csv", "sparse_models_mortality.csv", "fragility_mortality.csv",
 )
 EXPECTED_FIGURES = (
-    "prisma_flow", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
+    "prisma_flow", "prisma_flow_ours", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
     "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview", "sparse_models_mortality",
 )
 
@@ -73,6 +74,8 @@ def test_html_reports_exist_for_every_stage(e2e_run):
     for stage in STAGES:
         assert f'href="{stage}-report.html"' in index and f'href="{stage}.html"' in index
     assert "data:image/png;base64," in index
+    assert 'href="methods.html"' in index and (html / "methods.html").exists()
+    assert "Headline" in index and "Published (Yao et al. 2022)" in index
 
 
 def _private_copy(e2e_run, e2e_raw, tmp_path):
@@ -129,7 +132,8 @@ def test_a_package_change_reruns_only_the_stages_that_import_it(e2e_run, e2e_raw
     lib = ROOT / "lib" / "mscmeta"
     assert _touched(lib / "plots" / "funnel.py", out, raw) == ["03-pool"]
     assert _touched(lib / "review" / "secondary_figures.py", out, raw) == ["05-secondary-outcomes"]
-    assert _touched(lib / "plots" / "forest.py", out, raw) == ["03-pool", "04-subgroup"]
+    # the secondary outcomes' forest plots are drawn by the one forest style too
+    assert _touched(lib / "plots" / "forest.py", out, raw) == ["03-pool", "04-subgroup", "05-secondary-outcomes"]
     assert _touched(lib / "engine" / "tau2.py", out, raw) == sorted(STAGES)
 
 

@@ -166,3 +166,31 @@ def test_missing_published_file_gives_a_note_row(fixture_run):
 
     card = S.scorecard_for(replace(inputs, published=None), results, specs[0].options)
     assert card.iloc[0]["status"] == "not computed" and "no published values" in card.iloc[0]["explanation"]
+
+
+def test_scorecard_does_not_compare_the_papers_p_values_with_an_rr_analysis(fixture_run):
+    inputs, _, _ = fixture_run
+    specs = M.main_specs("RR")
+    results = M.main_analyses(inputs.data, specs)
+    card = S.scorecard_for(inputs, results, specs[0].options)
+    het = card[card["quantity"] == "heterogeneity_p"]
+    assert len(het) and (het["status"] == "not computed").all()
+    assert het["explanation"].str.contains("belongs to the paper's OR analysis; this run pools RR").all()
+
+
+def test_headline_states_ours_beside_the_published_value_and_why(fixture_run):
+    inputs, specs, results = fixture_run
+    card = S.scorecard_for(inputs, results, specs[0].options)
+    pooled = M.pooled_table(results, specs, inputs.data, "primary")
+    wwit, _ = S.what_would_it_take(inputs.raw, "primary", specs[0].options, inputs.published)
+    head = S.headline_table(card, pooled, wwit, inputs.published, "set").iloc[0]
+    assert head["estimate"] == pytest.approx(math.exp(results["primary"].estimate))
+    published = inputs.published.query("quantity == 'mortality_or' and subgroup == 'overall'").iloc[0]
+    assert head["published_estimate"] == published["estimate"] and "news summary" in head["published_source"]
+    assert head["status"] == card.query("quantity == 'mortality_or' and subgroup == 'overall'").iloc[0]["status"]
+    assert "single changes" in head["why"] and head["measure_name"] == "odds ratio"
+    rr = M.main_specs("RR")
+    rr_results = M.main_analyses(inputs.data, rr)
+    rr_head = S.headline_table(S.scorecard_for(inputs, rr_results, rr[0].options),
+                               M.pooled_table(rr_results, rr, inputs.data, "primary"), wwit, inputs.published).iloc[0]
+    assert rr_head["verdict"] == "Not compared:" and "risk ratio" in rr_head["why"]

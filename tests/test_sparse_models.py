@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mscmeta.engine.binary import meta_binary
 from mscmeta.engine.options import BinaryOptions
-from mscmeta.review import sparse
+from mscmeta.review.mortality import ARM_COLUMNS
+from mscmeta.review import sparse, tables
+from mscmeta.review.display import show_table
 
 PRIMARY = pd.DataFrame({
     "study_id": ["adas2021", "dilogo2021", "haberle2021", "lanzoni2021", "leng2020", "meng2020", "shi2021", "shu2020",
@@ -36,7 +39,9 @@ R_LOG_OR = [(-1.57829601461877, 1e-9), (-1.74166361942152, 1e-9), (-1.5160442183
 
 @pytest.fixture(scope="module")
 def section():
-    name, frag, note = sparse.primary_fragility(PRIMARY, None)
+    primary = meta_binary(PRIMARY, columns=ARM_COLUMNS)  # the default run's primary analysis (MH, RevMan)
+    name, frag, note = sparse.primary_fragility(PRIMARY, primary)
+    assert note == ""
     frag_table = sparse.fragility_table(PRIMARY, name, frag, note)
     table = sparse.sparse_models(PRIMARY, BinaryOptions(), fragility=frag)
     return table, frag_table
@@ -70,7 +75,7 @@ def test_prose_is_computed_from_the_tables(section):
     text = sparse.sparse_markdown(table, frag, PRIMARY)
     assert "every interval excludes 1" in text
     assert f"{table['estimate'].min():.2f} (MH, no correction)" in text
-    assert "fragility index of the primary result is 12" in text and "7 more deaths in the MSC arm of meng2020" in text
+    assert "fragility index of the primary result is 12" in text and "7 more deaths in the MSC arm of Meng 2020" in text
     assert "in studies without any death in either arm" in text
     assert "rests on 69 deaths in 10 studies" in text
 
@@ -81,3 +86,23 @@ def test_a_model_that_cannot_be_fitted_is_a_row_with_the_reason():
     glmm = table[table["family"] == "GLMM"]
     assert (glmm["k"] == 0).all() and glmm["note"].str.startswith("not estimable: GLMM").all()
     assert table.loc[0, "k"] == 1
+
+
+def test_fragility_goes_on_the_row_of_the_analysis_it_is_computed_for():
+    name, frag, note = sparse.primary_fragility(PRIMARY, None)
+    assert name == sparse.MH_REVMAN and note.startswith("computed for")
+    table = sparse.sparse_models(PRIMARY, BinaryOptions(), fragility=frag, fragility_analysis=sparse.MH_NONE)
+    assert np.isnan(table.loc[0, "fragility_index"]) and table.loc[1, "fragility_index"] == 12
+    assert "another model" in sparse.sparse_markdown(table, sparse.fragility_table(PRIMARY, name, frag, note), PRIMARY)
+
+
+def test_the_section_displays_in_the_report_format(section):
+    table, frag = section
+    shown = show_table(table, tables.sparse_models_spec(table)).to_markdown()
+    shown += show_table(frag, tables.fragility_spec(frag)).to_markdown()
+    for leak in ("nan", "NaN", "True", "False", "None", "-0.00", "meng2020", "DataFrame"):
+        assert leak not in shown.replace("<0.001", "").replace(">0.999", ""), leak
+    assert "| MH, RevMan 0.5 correction |" in shown and "0.21 [0.10, 0.43]" in shown and "| 12 |" in shown
+    assert tables.fragility_spec(frag).title == "Fragility index of the pooled result (MH, RevMan 0.5 correction): 12"
+    assert "Note" not in shown.split("\n")[0]  # no empty Note column
+    assert sparse.sparse_models_caption(table).startswith("Pooled mortality odds ratio")

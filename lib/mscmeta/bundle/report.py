@@ -1,57 +1,217 @@
-"""Render the executed notebooks as HTML for reviewers.
+"""Render the executed notebooks as HTML for reviewers, with a front page and a Methods page.
 
 For every executed notebook ``<out>/notebooks/<stage>.ipynb`` two single-file pages are
 written to ``<out>/html/``:
 
-* ``<stage>.html`` — the full notebook, code included;
-* ``<stage>-report.html`` — the code-free report (inputs and prompts hidden, as
+* ``<stage>.html`` -- the full notebook, code included (machine paths in the injected
+  parameters shown relative to the project, or by their last component);
+* ``<stage>-report.html`` -- the code-free report (inputs and prompts hidden, as
   ``jupyter nbconvert --to html --no-input``).
 
-``index.html`` links them all and embeds the key figures. Every image is inlined as a
-``data:`` URI and no script is loaded from a CDN, so any one file can be mailed and
-opened offline.
+Each page opens with a **settings banner**: the stage's parameters (scenario, measure,
+model, zero-cell convention, τ² estimator, ...), the bundle's version (git commit, marked
+when the tree has uncommitted changes) and the checksum of the data folder the stage
+read. ``index.html`` is the front page: the headline result beside the published one,
+why they differ, the source of the published values, the run's settings, links to every
+report and to ``methods.html`` (the analysis plan, software versions and the PRISMA 2020
+checklist), and the key figures with captions. Every number on the front page and the
+Methods page is read from the run's tables (``headline.csv``, ``pooled_mortality.csv``,
+...), never typed here.
+
+Every image is inlined as a ``data:`` URI, no script or font is loaded from the network,
+and nothing depends on the wall clock, so two runs of the same tree give the same pages.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
+import hashlib
 import html
 import os
+import platform
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
 from mscmeta.bundle.io import write_text
+from mscmeta.bundle.paths import PROJECT_ROOT
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "mscmeta_html"
-
-#: Figures shown on the index page, in this order, when they exist (stem, caption).
-KEY_FIGURES: tuple[tuple[str, str], ...] = (
-    ("forest_mortality", "In-hospital mortality, MSC vs control: primary analysis (forest plot)"),
-    ("sensitivity_mortality", "Sensitivity analyses of the primary mortality result"),
-    ("forest_subgroup_severity", "Mortality by disease severity"),
-    ("forest_subgroup_doses", "Mortality by number of MSC doses"),
-    ("rob_traffic_light_rob2", "Risk of bias, randomised trials (RoB 2)"),
-    ("rob_traffic_light_robinsi", "Risk of bias, non-randomised studies (ROBINS-I)"),
-    ("funnel_mortality", "Contour-enhanced funnel plot"),
-    ("secondary_overview", "Secondary outcomes at a glance"),
-    ("prisma_flow", "PRISMA 2020 flow diagram"),
-)
+PAGES_DIR = TEMPLATE_DIR / "pages"
 
 #: Human titles of the stages.
 STAGE_TITLES = {
-    "01-extract": "Data extraction, eligibility and PRISMA flow",
+    "01-extract": "Data extraction, eligibility, characteristics of the studies and PRISMA flows",
     "02-quality-assess": "Risk of bias (RoB 2, ROBINS-I)",
-    "03-pool": "Mortality: primary analysis, sensitivity, small-study effects, reproduction scorecard",
+    "03-pool": "Mortality: primary analysis, reproduction scorecard, sensitivity, small-study effects",
     "04-subgroup": "Mortality: subgroup analyses",
     "05-secondary-outcomes": "Secondary outcomes and adverse events",
 }
+
+#: Parameters a reader sees in the banner, in this order, with their labels. Paths
+#: (data_dir, out_dir, tables_in) are machinery and not shown.
+PARAMETER_LABELS = {
+    "scenario": "Scenario",
+    "measure": "Effect measure",
+    "model": "Model",
+    "zero_cell": "Zero-cell convention",
+    "tau2_method": "τ² estimator",
+    "harm_margin": "Harm margin (risk difference)",
+    "weights_file": "Weights of the summary plots",
+}
+MEASURE_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
+VALUE_LABELS = {
+    "measure": {k: f"{k} ({v})" for k, v in MEASURE_NAMES.items()},
+    "model": {"fixed": "fixed effect", "random": "random effects"},
+    "zero_cell": {"revman": "RevMan (0.5 added to every cell of a zero-cell study)",
+                  "none": "none (exact Mantel–Haenszel)", "escalc": "0.5 added to zero-cell studies (metafor escalc)"},
+}
+
+#: Figures shown on the front page, in this order, when they exist: (stem, caption). The
+#: captions name the measure of the run ({measure_name}).
+KEY_FIGURES: tuple[tuple[str, str], ...] = (
+    ("forest_mortality",
+     "In-hospital mortality, MSC vs control: the primary analysis as a RevMan forest plot ({measure_name}). "
+     "Each square is a study's estimate (area proportional to its weight) with its 95% CI; the diamond is the "
+     "pooled estimate and its CI; left of the vertical line of no effect means fewer deaths with MSC."),
+    ("sensitivity_mortality",
+     "Sensitivity analyses of the primary result: each row re-runs it on another study set or convention "
+     "(estimate and 95% CI); the dashed line and the shaded band are the primary estimate and its CI."),
+    ("prisma_flow_ours",
+     "PRISMA 2020 flow of this rebuild, from the data: candidate studies, the review set of the scenario, the "
+     "studies with comparative death counts, and those with an estimable effect."),
+    ("secondary_overview",
+     "Secondary outcomes at a glance: each pooled outcome on the scale of its own forest plot (one panel per "
+     "scale), estimate and 95% CI; outcomes that could not be pooled are listed below the panels."),
+)
+
+
+# ---------------------------------------------------------------------------
+# What a page says about its run
+# ---------------------------------------------------------------------------
+
+
+def declared_defaults(nb) -> dict[str, object]:
+    """The literal defaults of the notebook's ``parameters`` cell."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            out = {}
+            for node in ast.parse(cell.source).body:
+                target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+                out[target.id] = ast.literal_eval(node.value)
+            return out
+    return {}
+
+
+def notebook_parameters(nb) -> dict[str, object]:
+    """The parameters the executed notebook ran with: its defaults, overridden by papermill's."""
+    params = declared_defaults(nb)
+    params.update(nb.metadata.get("papermill", {}).get("parameters", {}) or {})
+    return params
+
+
+def _git(*args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+@lru_cache(maxsize=1)
+def bundle_version() -> str:
+    """``"mscmeta 0.1.0, commit 1a2b3c4d5e6f"`` plus ``" + uncommitted changes"`` when the tree is dirty."""
+    try:
+        version = metadata.version("mscmeta")
+    except metadata.PackageNotFoundError:
+        version = "(not installed)"
+    commit = _git("rev-parse", "--short=12", "HEAD")
+    if commit is None:
+        return f"mscmeta {version}, not a git checkout"
+    dirty = _git("status", "--porcelain")
+    return f"mscmeta {version}, commit {commit}" + (" + uncommitted changes" if dirty else "")
+
+
+def data_checksum(data_dir: str | os.PathLike | None) -> str:
+    """SHA-256 (first 12 hex digits) over the names and bytes of the CSV sheets in *data_dir*."""
+    if not data_dir or not Path(data_dir).is_dir():
+        return "not available"
+    files = sorted(Path(data_dir).glob("*.csv"))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return f"sha256 {digest.hexdigest()[:12]} ({len(files)} sheets)"
+
+
+def setting_value(name: str, value: object, params: Mapping[str, object]) -> str:
+    """How the banner shows one parameter (with what it means where that helps)."""
+    if name == "weights_file":
+        return Path(str(value)).name if value else "the primary mortality analysis"
+    text = VALUE_LABELS.get(name, {}).get(str(value), str(value))
+    if name == "model" and value == "fixed" and params.get("measure"):
+        text = "fixed effect (Mantel–Haenszel)"
+    if name == "tau2_method" and params.get("model") == "fixed":
+        text += " (random-effects analyses only)"
+    return text
+
+
+def settings_items(params: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(label, value) of every shown parameter, in :data:`PARAMETER_LABELS` order."""
+    return [(label, setting_value(name, params[name], params)) for name, label in PARAMETER_LABELS.items()
+            if name in params]
+
+
+def banner_html(stage: str, params: Mapping[str, object]) -> str:
+    """The settings banner of one report (navigation, parameters, version, data checksum)."""
+    items = "".join(f"<div><dt>{html.escape(k)}:</dt><dd>{html.escape(v)}</dd></div>" for k, v in settings_items(params))
+    number = stage.split("-", 1)[0]
+    return (
+        '<header class="mscmeta-banner">'
+        f'<nav><a href="index.html">Front page</a><a href="methods.html">Methods</a>'
+        f"<span>Report {html.escape(number)}: {html.escape(STAGE_TITLES.get(stage, stage))}</span></nav>"
+        f"<dl>{items}</dl>"
+        f'<div class="mscmeta-version">Bundle: {html.escape(bundle_version())} · Data checksum: '
+        f"{html.escape(data_checksum(params.get('data_dir')))}</div></header>"
+    )
+
+
+def reading_css() -> str:
+    return (PAGES_DIR / "report.css").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------
+# The stage pages
+# ---------------------------------------------------------------------------
+
+
+def _display_path(value: str) -> str:
+    """A machine path as a reader may see it: relative to the project, else its last component."""
+    path = Path(value)
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return f"…/{path.name}"
+
+
+def hide_machine_paths(nb) -> None:
+    """Rewrite the absolute paths of papermill's injected-parameters cell (with-code pages)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = re.sub(r'"(/[^"]+)"', lambda m: f'"{_display_path(m.group(1))}"', cell.source)
 
 
 def _exporter(code_free: bool):
     from nbconvert import HTMLExporter  # deferred on purpose: heavy, loaded only when rendering
 
-    exporter = HTMLExporter(
+    return HTMLExporter(
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(TEMPLATE_DIR)],
         embed_images=True,
@@ -59,7 +219,6 @@ def _exporter(code_free: bool):
         exclude_input_prompt=code_free,
         exclude_output_prompt=code_free,
     )
-    return exporter
 
 
 def render_notebook(executed: Path, html_dir: Path) -> list[Path]:
@@ -67,74 +226,176 @@ def render_notebook(executed: Path, html_dir: Path) -> list[Path]:
     import nbformat  # deferred on purpose (see _exporter)
 
     nb = nbformat.read(executed, as_version=4)
+    params = notebook_parameters(nb)
+    hide_machine_paths(nb)
+    resources = {
+        "metadata": {"name": STAGE_TITLES.get(executed.stem, executed.stem)},
+        "mscmeta_css": reading_css(),
+        "mscmeta_banner": banner_html(executed.stem, params),
+    }
     written = []
     for suffix, code_free in (("", False), ("-report", True)):
-        body, _ = _exporter(code_free).from_notebook_node(
-            nb, resources={"metadata": {"name": STAGE_TITLES.get(executed.stem, executed.stem)}}
-        )
+        body, _ = _exporter(code_free).from_notebook_node(nb, resources=dict(resources))
         written.append(write_text(html_dir / f"{executed.stem}{suffix}.html", body))
     return written
 
 
-def _img_tag(png: Path, caption: str) -> str:
+# ---------------------------------------------------------------------------
+# Front page and Methods page
+# ---------------------------------------------------------------------------
+
+
+def _read_table(out: Path, name: str) -> pd.DataFrame | None:
+    path = out / "tables" / name
+    return pd.read_csv(path, keep_default_na=True) if path.exists() else None
+
+
+def run_settings(stage_params: Mapping[str, Mapping[str, object]]) -> list[tuple[str, str]]:
+    """The settings of the whole run: each parameter once, with the stages that differ named."""
+    values: dict[str, dict[str, list[str]]] = {}
+    for stage, params in stage_params.items():
+        for label, value in settings_items(params):
+            value = value.replace(" (random-effects analyses only)", "")
+            values.setdefault(label, {}).setdefault(value, []).append(stage.split("-", 1)[0])
+    rows = []
+    for label, by_value in values.items():
+        if len(by_value) == 1:
+            rows.append((label, next(iter(by_value))))
+        else:
+            rows.append((label, "; ".join(f"{v} (stage {', '.join(s)})" for v, s in by_value.items())))
+    return rows
+
+
+def figure_html(png: Path, caption: str) -> str:
+    """A figure with its caption, the PNG embedded."""
     data = base64.b64encode(png.read_bytes()).decode("ascii")
     cap = html.escape(caption)
-    return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{cap}">'
-        f"<figcaption>{cap} (<code>{html.escape(png.name)}</code>, SVG beside it)</figcaption></figure>"
-    )
+    return (f'<figure class="mscmeta-figure"><img src="data:image/png;base64,{data}" alt="{cap}">'
+            f"<figcaption>{cap}</figcaption></figure>")
 
 
-def render_index(stages: list[str], figures_dir: Path, html_dir: Path) -> Path:
-    """Write ``index.html``: links to every report and the key figures, embedded."""
-    rows = []
-    for stage in stages:
-        title = html.escape(STAGE_TITLES.get(stage, stage))
-        rows.append(
-            f'<li><strong>{html.escape(stage)}</strong> — {title}: '
-            f'<a href="{stage}-report.html">report</a> · <a href="{stage}.html">with code</a></li>'
-        )
+def software_versions() -> list[tuple[str, str]]:
+    """Python and the packages the analyses and reports run on, as installed."""
+    rows = [("Python", platform.python_version())]
+    for name in ("mscmeta", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "great-tables",
+                 "papermill", "nbconvert", "jupyterlab"):
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    return rows
+
+
+def table_html(df: pd.DataFrame, title: str, table_id: str) -> str:
+    """A plain text table rendered by great-tables (deterministic id, no network resources)."""
+    from great_tables import GT  # deferred on purpose: loaded only when a page is rendered
+
+    frame = df.fillna("\u2014").astype(str)
+    gt = (GT(frame, id=table_id).tab_header(title=title)
+          .opt_table_font(font=["DejaVu Sans", "Arial", "Helvetica", "sans-serif"])
+          .tab_options(table_width="100%", container_overflow_x="visible", container_overflow_y="visible",
+                       table_font_size="13px", heading_align="left", column_labels_font_weight="bold",
+                       data_row_padding="3px", table_margin_left="0", table_margin_right="0"))
+    return f'<div class="mscmeta-table">{gt.as_raw_html()}</div>'
+
+
+def _environment():
+    import jinja2  # deferred on purpose: only the page rendering needs it
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(PAGES_DIR)), autoescape=True,
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def page_context(out: Path, stage_params: Mapping[str, Mapping[str, object]]) -> dict:
+    """Everything the front page and the Methods page show, read from the run's outputs."""
+    first = next(iter(stage_params.values()), {})
+    pooling = stage_params.get("03-pool", first)
+    measure = str(pooling.get("measure", "OR"))
+    headline = _read_table(out, "headline.csv")
+    return {
+        "stages": [(s, STAGE_TITLES.get(s, s)) for s in stage_params],
+        "settings": run_settings(stage_params),
+        "version": bundle_version(),
+        "checksum": data_checksum(first.get("data_dir")),
+        "measure": measure,
+        "measure_name": MEASURE_NAMES.get(measure, measure),
+        "headline": None if headline is None or headline.empty else headline.iloc[0].to_dict(),
+        "pooled": _records(_read_table(out, "pooled_mortality.csv")),
+        "scenario": _first(_read_table(out, "scenario_definition.csv")),
+        "secondary": _records(_read_table(out, "secondary_outcomes.csv")),
+        "secondary_params": stage_params.get("05-secondary-outcomes", {}),
+        "software": software_versions(),
+    }
+
+
+def _records(df: pd.DataFrame | None) -> list[dict]:
+    return [] if df is None else df.where(df.notna(), None).to_dict("records")
+
+
+def _first(df: pd.DataFrame | None) -> dict | None:
+    return None if df is None or df.empty else df.where(df.notna(), None).iloc[0].to_dict()
+
+
+def render_index(context: Mapping[str, object], figures_dir: Path, html_dir: Path) -> Path:
+    """Write ``index.html``: headline, settings, links and the key figures, embedded."""
     figures = [
-        _img_tag(figures_dir / f"{stem}.png", caption)
+        figure_html(figures_dir / f"{stem}.png", caption.format(measure_name=context["measure_name"]))
         for stem, caption in KEY_FIGURES
         if (figures_dir / f"{stem}.png").exists()
     ]
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>MSCs in severe and critical COVID-19: reproducible meta-analysis</title>
-<style>
-body {{ font-family: "DejaVu Sans", Arial, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-figure {{ margin: 1.5rem 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
-figcaption {{ font-size: 0.9rem; color: #555; }} li {{ margin: 0.3rem 0; }}
-</style></head><body>
-<h1>Mesenchymal stromal cells in severe and critical COVID-19</h1>
-<p>A reproducible rebuild of Yao et al., <em>EClinicalMedicine</em> 2022;51:101545, from the primary
-studies. Each stage below is a notebook executed by <code>make reproduce</code>; the report hides the code,
-the second link shows it. Every file is self-contained and can be sent on its own.</p>
-<h2>Reports</h2>
-<ul>
-{chr(10).join(rows)}
-</ul>
-<h2>Key figures</h2>
-{chr(10).join(figures) if figures else "<p>No figures were produced.</p>"}
-</body></html>
-"""
+    page = _environment().get_template("index.html.j2").render(
+        **context, css=reading_css(), figures=figures, fmt=format_number, fmt_ci=format_interval,
+    )
     return write_text(html_dir / "index.html", page)
 
 
+def render_methods(context: Mapping[str, object], out: Path, html_dir: Path) -> Path:
+    """Write ``methods.html``: the analysis plan of the run, software, the PRISMA 2020 checklist."""
+    checklist = _read_table(out, "prisma_checklist.csv")
+    checklist_html = "" if checklist is None else table_html(
+        checklist.rename(columns={"section": "Section", "item": "Item", "topic": "Topic",
+                                  "where": "Where in the bundle", "status": "Status"}),
+        "PRISMA 2020 checklist", "tbl-prisma-checklist")
+    page = _environment().get_template("methods.html.j2").render(
+        **context, css=reading_css(), checklist=checklist_html, fmt=format_number, fmt_ci=format_interval,
+    )
+    return write_text(html_dir / "methods.html", page)
+
+
+def format_number(value: object, digits: int = 2) -> str:
+    """A number for the pages (no negative zero; em dash when missing)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "\u2014"
+    text = f"{float(value):.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
+def format_interval(est: object, lo: object, hi: object) -> str:
+    """``"0.21 [0.10, 0.43]"``."""
+    if est is None or (isinstance(est, float) and est != est):
+        return "not estimable"
+    return f"{format_number(est)} [{format_number(lo)}, {format_number(hi)}]"
+
+
 def render_all(out: str | os.PathLike) -> list[Path]:
-    """Render every executed notebook under ``<out>/notebooks`` and the index page."""
+    """Render every executed notebook under ``<out>/notebooks``, the front page and the Methods page."""
+    import nbformat  # deferred on purpose (see _exporter)
+
     out = Path(out)
     executed = sorted((out / "notebooks").glob("*.ipynb"))
     html_dir = out / "html"
     written: list[Path] = []
+    stage_params = {}
     for nb in executed:
         written.extend(render_notebook(nb, html_dir))
-    written.append(render_index([nb.stem for nb in executed], out / "figures", html_dir))
+        stage_params[nb.stem] = notebook_parameters(nbformat.read(nb, as_version=4))
+    context = page_context(out, stage_params)
+    written.append(render_index(context, out / "figures", html_dir))
+    written.append(render_methods(context, out, html_dir))
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mscmeta.bundle.report", description="Render executed notebooks as HTML.")
     parser.add_argument("--out", default="outputs", help="outputs root (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -43,16 +43,21 @@ from mscmeta.plots.axes import set_ticks
 from mscmeta.plots.robplots import ROB_COLOURS, ROB_SYMBOLS
 
 #: Effect-measure names as RevMan writes them in the column header.
-MEASURE_NAMES = {"OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference"}
+MEASURE_NAMES = {"OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
+                 "SMD": "Std. Mean Difference"}
 #: Pooling-method names as RevMan abbreviates them.
 METHOD_NAMES = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}
 
-_MEASURE_SHORT = {"Odds Ratio": "OR", "Risk Ratio": "RR", "Risk Difference": "RD"}
+_MEASURE_SHORT = {"Odds Ratio": "OR", "Risk Ratio": "RR", "Risk Difference": "RD", "Mean Difference": "MD",
+                  "Std. Mean Difference": "SMD"}
+#: Measures of continuous outcomes: per arm "Mean (SD)" and "Total" instead of "Events" and "Total".
+CONTINUOUS_MEASURES = ("MD", "SMD")
 
 #: Symmetric axis limits RevMan offers for ratio measures (upper limits; lower = 1/upper).
 RATIO_LIMITS = (2.0, 5.0, 10.0, 100.0, 1000.0)
-#: Symmetric axis limits for the risk difference.
-DIFFERENCE_LIMITS = (0.2, 0.5, 1.0)
+#: Symmetric axis limits for differences (risk differences stay within 1; mean differences
+#: take the larger ones).
+DIFFERENCE_LIMITS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 #: Risk-of-bias judgements → (colour, symbol), as robvis draws them (McGuinness & Higgins,
 #: Res Syn Meth 2021): + low, − some concerns/moderate, X high/serious, ! critical, ? no information.
@@ -307,7 +312,8 @@ def _total_rows(result, label: str, weight_total: float, show_pi: bool) -> list[
 
 
 def forest_rows(
-    result, show_pi: bool | None = None, rob: pd.DataFrame | None = None, labels: Mapping[str, str] | None = None
+    result, show_pi: bool | None = None, rob: pd.DataFrame | None = None, labels: Mapping[str, str] | None = None,
+    arms: pd.DataFrame | None = None,
 ) -> list[ForestRow]:
     """The rows of the forest plot of *result* (see :func:`forest_plot`)."""
     _check_result(result)
@@ -316,7 +322,35 @@ def forest_rows(
     rows = _study_rows(result, rob=rob, labels=labels)
     rows.append(ForestRow(kind="blank", label=""))
     rows.extend(_total_rows(result, "Total", 100.0, show_pi))
+    if str(result.measure).upper() in CONTINUOUS_MEASURES:
+        rows = _continuous_cells(rows, result, arms)
     return rows
+
+
+def _continuous_cells(rows: list[ForestRow], result, arms: pd.DataFrame | None) -> list[ForestRow]:
+    """Rows of a continuous outcome: "mean (SD)" and the total per arm (RevMan's Mean, SD and
+    Total columns, mean and SD in one cell); no "Total events" row.
+
+    *arms* is indexed by the study identifier with columns ``mean_t, sd_t, n_t, mean_c, sd_c,
+    n_c`` (the arm-level input of :func:`mscmeta.engine.continuous.meta_continuous`).
+    """
+    ids = [str(s) for s in result.studies["study"]]
+    table = arms.copy() if arms is not None else pd.DataFrame(index=ids)
+    table.index = table.index.astype(str)
+    out, i = [], 0
+    for r in rows:
+        if r.kind == "events":
+            continue
+        if r.kind == "study" and arms is not None:
+            a = table.loc[ids[i]]
+            r.events_t, r.n_t = f"{a['mean_t']:.1f} ({a['sd_t']:.1f})", _int_text(a["n_t"])
+            r.events_c, r.n_c = f"{a['mean_c']:.1f} ({a['sd_c']:.1f})", _int_text(a["n_c"])
+        if r.kind == "study":
+            i += 1
+        if r.kind == "total" and arms is not None:
+            r.n_t, r.n_c = _int_text(table.loc[ids, "n_t"].sum()), _int_text(table.loc[ids, "n_c"].sum())
+        out.append(r)
+    return out
 
 
 def forest_table(result, show_pi: bool | None = None, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -422,11 +456,11 @@ FOOTER_HEIGHT = 0.45
 MIN_PLOT_WIDTH = 0.9
 
 
-def _axis_limits(rows: Sequence[ForestRow], ratio: bool) -> tuple[float, float]:
-    """Symmetric limits as RevMan offers them: the smallest that shows every point estimate
-    and the pooled CI (CI lines that go beyond are drawn with an arrow)."""
-    pts = [r.est for r in rows if r.kind in ("study", "total") and np.isfinite(r.est)]
-    pts += [v for r in rows if r.kind == "total" for v in (r.lo, r.hi) if np.isfinite(v)]
+def symmetric_limits(values: Sequence[float], ratio: bool) -> tuple[float, float]:
+    """The bundle's one axis policy for estimates with intervals: symmetric around no effect,
+    the smallest of RevMan's ranges (:data:`RATIO_LIMITS` on the log scale for ratios,
+    :data:`DIFFERENCE_LIMITS` for differences) that shows every value given."""
+    pts = [float(v) for v in values if v is not None and np.isfinite(v)]
     if ratio:
         pts = [p for p in pts if p > 0]
         need = max([abs(math.log10(p)) for p in pts], default=0.0)
@@ -439,6 +473,14 @@ def _axis_limits(rows: Sequence[ForestRow], ratio: bool) -> tuple[float, float]:
         if lim >= need * 1.02:
             return -lim, lim
     return -DIFFERENCE_LIMITS[-1], DIFFERENCE_LIMITS[-1]
+
+
+def _axis_limits(rows: Sequence[ForestRow], ratio: bool) -> tuple[float, float]:
+    """Symmetric limits as RevMan offers them (:func:`symmetric_limits`): the smallest that
+    shows every point estimate and the pooled CI (CI lines that go beyond end in an arrow)."""
+    pts = [r.est for r in rows if r.kind in ("study", "total") and np.isfinite(r.est)]
+    pts += [v for r in rows if r.kind == "total" for v in (r.lo, r.hi) if np.isfinite(v)]
+    return symmetric_limits(pts, ratio)
 
 
 def _ratio_ticks(lo: float, hi: float) -> list[float]:
@@ -487,14 +529,14 @@ def _layout(rows, width: float, fontsize: float, compact: bool | None, n_rob: in
             widths = [_text_width(c[key], fontsize, bold=b) for c, b in zip(cells, bold, strict=True)]
             return max([_text_width(title, fontsize, bold=True), *widths]) + (1.2 if compact_ else 2.0) * char
 
-        num = col_width("n_t", "Events") if not compact_ else 0.0
+        num = col_width("n_t", head["value"]) if not compact_ else 0.0
         if compact_:
             for key in ("arm_t", "arm_c"):
                 x += col_width(key, "Control")
                 cols[key] = x
         else:
             for key in ("events_t", "n_t", "events_c", "n_c"):
-                x += max(num, col_width(key, "Events"))
+                x += max(num, col_width(key, head["value"]))
                 cols[key] = x
         x += col_width("weight", "Weight") + (0.0 if compact_ else char)
         cols["weight"] = x
@@ -559,12 +601,12 @@ def _rob_legend(domains: Sequence[str]) -> list[str]:
             "+ low, − some concerns / moderate, X high / serious, ! critical, ? no information"]
 
 
-def _headers(effect_title: str) -> dict:
+def _headers(effect_title: str, value_header: str = "Events") -> dict:
     first, second = effect_title.split("\n", 1)
     short = f"{_MEASURE_SHORT.get(first, first)} [{second.rsplit(', ', 1)[-1]}]"
     return {
-        "full": {"study": "Study or Subgroup", "effect": (first, second)},
-        "compact": {"study": "Study", "effect": ("", short)},
+        "full": {"study": "Study or Subgroup", "effect": (first, second), "value": value_header},
+        "compact": {"study": "Study", "effect": ("", short), "value": value_header},
     }
 
 
@@ -618,7 +660,8 @@ def _column_headers(frame: _Frame, layout: dict, arm_labels: tuple[str, str], ef
         num = layout["num"]
         for a, b, arm in (("events_t", "n_t", arm_labels[0]), ("events_c", "n_c", arm_labels[1])):
             ax_text.text((cols_in[a] + cols_in[b]) / 2 - num / 2, head_y1, arm, ha="center", fontweight="bold", **kw)
-        for key, text in (("events_t", "Events"), ("n_t", "Total"), ("events_c", "Events"), ("n_c", "Total")):
+        value = layout["head"]["value"]
+        for key, text in (("events_t", value), ("n_t", "Total"), ("events_c", value), ("n_c", "Total")):
             ax_text.text(cols_in[key], head_y2, text, ha="right", fontweight="bold", **kw)
     ax_text.text(cols_in["weight"], head_y2, "Weight", ha="right", fontweight="bold", **kw)
     effect_head = layout["head"]["effect"]
@@ -729,10 +772,11 @@ def _draw(
     title: str | None,
     xlim: tuple[float, float] | None,
     compact: bool | None = None,
+    value_header: str = "Events",
 ):
     rob_domains = _rob_domains(rows)
     legend = _rob_legend(rob_domains)
-    layout = _layout(rows, width, fontsize, compact, len(rob_domains), _headers(effect_title))
+    layout = _layout(rows, width, fontsize, compact, len(rob_domains), _headers(effect_title, value_header))
     frame = _frame(len(rows), len(legend), layout, width, fontsize, title)
     lo_lim, hi_lim, ref = _x_axis(frame.ax, rows, ratio, xlim, fontsize)
     _column_headers(frame, layout, arm_labels, effect_title, len(rob_domains), fontsize, title)
@@ -774,8 +818,9 @@ def forest_plot(
     xlim: tuple[float, float] | None = None,
     compact: bool | None = None,
     labels: Mapping[str, str] | None = None,
+    arms: pd.DataFrame | None = None,
 ):
-    """Draw a RevMan-style forest plot of a pooled binary-outcome analysis.
+    """Draw a RevMan-style forest plot of a pooled analysis (binary or continuous outcome).
 
     Parameters
     ----------
@@ -807,24 +852,29 @@ def forest_plot(
     labels : mapping, optional
         Study identifier → label printed in the plot (e.g. ``"adas2021"`` → ``"Adas 2021"``).
         The risk-of-bias table is indexed by the identifiers.
+    arms : DataFrame, optional
+        For a continuous outcome (MD, SMD): the arm-level input indexed by study identifier
+        (``mean_t, sd_t, n_t, mean_c, sd_c, n_c``), printed as "Mean (SD)" and "Total" per arm.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    arms, fav = _arm_and_favour_labels(arm_labels, favours)
-    rows = forest_rows(result, show_pi=show_pi, rob=rob, labels=labels)
+    arm_names, fav = _arm_and_favour_labels(arm_labels, favours)
+    rows = forest_rows(result, show_pi=show_pi, rob=rob, labels=labels, arms=arms)
+    continuous = str(result.measure).upper() in CONTINUOUS_MEASURES
     return _draw(
         rows,
         ratio=result.is_ratio(),
         effect_title=effect_column_title(result),
-        arm_labels=arms,
+        arm_labels=arm_names,
         favours=fav,
         width=width,
         fontsize=fontsize,
         title=title,
         xlim=xlim,
-        compact=compact,
+        compact=False if continuous and compact is None else compact,
+        value_header="Mean (SD)" if continuous else "Events",
     )
 
 

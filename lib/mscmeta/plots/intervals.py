@@ -3,7 +3,11 @@ per step (cumulative meta-analysis), each an estimate with its confidence (or cr
 interval.
 
 Both take a tidy table and read the columns named in their docstrings; ratio measures
-(OR, RR) are drawn on a log axis (:func:`mscmeta.plots.axes.log_ratio_axis`).
+(OR, RR) are drawn on a log axis (:func:`mscmeta.plots.axes.log_ratio_axis`). Only rows
+on the scale of the axis are drawn: a row of another effect measure (an RR beside a
+primary OR) keeps its label and its value in the right-hand column but no mark on the
+axis. The points are drawn with seaborn on the bundle's theme
+(:func:`mscmeta.plots.style.use_style`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
+import seaborn as sns
+
 from mscmeta.plots import style
 from mscmeta.plots.axes import log_ratio_axis, ratio_limits
 
@@ -21,7 +27,8 @@ RATIO_SCALE = ("OR", "RR")
 
 
 def _same_scale(table: pd.DataFrame, measure: str) -> pd.Series:
-    return table["measure"].isin(list(RATIO_SCALE)) if measure in RATIO_SCALE else table["measure"] == measure
+    """Rows on the axis' scale: the same effect measure only (an OR axis is not an RR axis)."""
+    return table["measure"] == measure
 
 
 def _difference_axis(ax, table: pd.DataFrame, same_scale: pd.Series) -> None:
@@ -32,20 +39,27 @@ def _difference_axis(ax, table: pd.DataFrame, same_scale: pd.Series) -> None:
 
 
 def _draw_sensitivity_rows(ax, table: pd.DataFrame, same_scale: pd.Series, primary_measure: str, text_at) -> None:
+    drawn = []
     for y, r, ok in zip(np.arange(len(table)), table.itertuples(index=False), same_scale, strict=True):
         if ok and np.isfinite(r.estimate):
             colour = style.POOLED_COLOUR if r.group == "primary" else style.MSC_COLOUR
-            marker = "D" if r.group == "primary" else ("o" if r.measure == primary_measure else "s")
             ax.plot([r.ci_low, r.ci_high], [y, y], color=colour, lw=0.8)
-            ax.plot([r.estimate], [y], marker=marker, color=colour, ms=3.5)
+            drawn.append({"y": y, "estimate": r.estimate, "kind": "primary" if r.group == "primary" else "analysis"})
         else:
-            why = "other scale" if not ok else "not estimable"
+            why = f"{r.measure}: other scale, not drawn" if not ok else "not estimable"
             ax.text(0.5, y, why, fontsize=5.5, color=style.GREY, va="center", ha="center", transform=text_at)
+    if drawn:
+        sns.scatterplot(data=pd.DataFrame(drawn), x="estimate", y="y", style="kind", markers={"primary": "D", "analysis": "o"},
+                        hue="kind", palette={"primary": style.POOLED_COLOUR, "analysis": style.MSC_COLOUR}, s=14,
+                        linewidth=0, legend=False, ax=ax, zorder=3)
 
 
-def _value_column(ax, table: pd.DataFrame, text_at, with_k: str) -> None:
+def _value_column(ax, table: pd.DataFrame, text_at, with_k: str, primary_measure: str | None = None) -> None:
     for y, r in enumerate(table.itertuples(index=False)):
         txt = f"{r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]" if np.isfinite(r.estimate) else "not estimable"
+        txt = txt.replace("-0.00", "0.00")
+        if primary_measure is not None and getattr(r, "measure", primary_measure) != primary_measure:
+            txt = f"{r.measure} {txt}"
         if with_k == "always" or np.isfinite(r.estimate):
             txt = f"{txt}  k = {int(r.k)}"
         ax.text(1.02, y, txt, transform=text_at, fontsize=5.5, va="center", ha="left")
@@ -55,6 +69,7 @@ def _row_labels(ax, labels: list[str], n: int) -> None:
     ax.set_yticks(range(n))
     ax.set_yticklabels(labels, fontsize=6)
     ax.set_ylim(n - 0.5, -0.5)
+    ax.set_ylabel("")
     ax.tick_params(axis="y", length=0)
 
 
@@ -63,8 +78,8 @@ def sensitivity_plot(table: pd.DataFrame, width: float = style.PAGE_WIDTH) -> Fi
 
     Reads ``group`` (``"primary"`` for the primary analysis), ``analysis``, ``measure``,
     ``estimate``, ``ci_low``, ``ci_high`` (ratio scale for OR/RR) and ``k``. The primary
-    analysis is drawn as a vertical dashed line with its CI shaded; rows on a different
-    scale (e.g. RD when the primary is a ratio) are listed but not drawn.
+    analysis is drawn as a vertical dashed line with its CI shaded; rows of another effect
+    measure (an RR or RD beside a primary OR) are listed with their value but not drawn.
     """
     primary = table[table["group"] == "primary"].iloc[0]
     ratio = primary["measure"] in RATIO_SCALE
@@ -83,7 +98,7 @@ def sensitivity_plot(table: pd.DataFrame, width: float = style.PAGE_WIDTH) -> Fi
     else:
         _difference_axis(ax, table, same_scale)
         ax.set_xlabel(f"{primary['measure']} (primary dashed, its CI shaded)")
-    _value_column(ax, table, text_at, with_k="always")
+    _value_column(ax, table, text_at, with_k="always", primary_measure=primary["measure"])
     labels = [f"{r.group}: {r.analysis}" if r.group != "primary" else "PRIMARY ANALYSIS" for r in table.itertuples(index=False)]
     _row_labels(ax, labels, n)
     fig.tight_layout()
@@ -99,10 +114,14 @@ def cumulative_plot(table: pd.DataFrame, measure: str, width: float = style.PAGE
     ratio = measure in RATIO_SCALE
     n = len(table)
     fig, ax = plt.subplots(figsize=(width, 0.6 + 0.17 * max(n, 1)))
+    points = []
     for y, r in enumerate(table.itertuples(index=False)):
         if np.isfinite(r.estimate):
             ax.plot([r.ci_low, r.ci_high], [y, y], color=style.MSC_COLOUR, lw=0.8)
-            ax.plot([r.estimate], [y], "o", color=style.MSC_COLOUR, ms=3)
+            points.append({"y": y, "estimate": r.estimate})
+    if points:
+        sns.scatterplot(data=pd.DataFrame(points), x="estimate", y="y", color=style.MSC_COLOUR, s=10, linewidth=0,
+                        legend=False, ax=ax, zorder=3)
     ax.axvline(1.0 if ratio else 0.0, color="black", lw=0.6)
     if ratio:
         log_ratio_axis(ax, *ratio_limits(table[["ci_low", "ci_high"]].to_numpy(float)))

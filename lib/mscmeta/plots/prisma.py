@@ -154,3 +154,47 @@ def prisma_flow(search: pd.DataFrame, title: str | None = "PRISMA 2020 flow diag
     ax.text(0.99, 0.005, "n = not reported: count not given in the sources located (never estimated).",
             ha="right", va="bottom", fontsize=6, color=GREY, style="italic")
     return fig
+
+
+def study_flow_diagram(flow: pd.DataFrame, title: str | None = None) -> Figure:
+    """A PRISMA 2020-style flow of studies: a main column with, to its right, the studies
+    that leave the flow at each step.
+
+    Parameters
+    ----------
+    flow : DataFrame
+        One row per step, top to bottom: ``label``, ``count`` (main box), ``side_label``
+        and ``side_count`` (the box to the right; empty label for none).
+    title : str or None
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Page width, 1.05 inches per step.
+    """
+    n = len(flow)
+    fig = plt.figure(figsize=(PAGE_WIDTH, 0.5 + 1.05 * n))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    if title:
+        ax.text(0.5, 0.995, title, ha="center", va="top", fontsize=9, fontweight="bold")
+    step = (0.93 - 0.04) / n
+    h = step * 0.62
+    for i, r in enumerate(flow.itertuples(index=False)):
+        y = 0.93 - step * (i + 0.5)
+        ax.add_patch(FancyBboxPatch((_MAIN_X - _W_MAIN / 2, y - h / 2), _W_MAIN, h, boxstyle="round,pad=0.004",
+                                    facecolor="white", edgecolor="black", linewidth=0.7))
+        ax.text(_MAIN_X, y, _box_text(r.label, r.count), ha="center", va="center", fontsize=6.8)
+        if i < n - 1:
+            ax.add_patch(FancyArrowPatch((_MAIN_X, y - h / 2), (_MAIN_X, y - step + h / 2), arrowstyle="-|>",
+                                         mutation_scale=8, linewidth=0.7, color="black"))
+        if isinstance(r.side_label, str) and r.side_label:
+            ax.add_patch(FancyBboxPatch((_SIDE_X - _W_SIDE / 2, y - h / 2), _W_SIDE, h, boxstyle="round,pad=0.004",
+                                        facecolor="white", edgecolor="black", linewidth=0.7))
+            ax.text(_SIDE_X, y, _box_text(r.side_label, r.side_count), ha="center", va="center", fontsize=6.3)
+            ax.add_patch(FancyArrowPatch((_MAIN_X + _W_MAIN / 2, y), (_SIDE_X - _W_SIDE / 2, y), arrowstyle="-|>",
+                                         mutation_scale=8, linewidth=0.7, color="black"))
+    return fig

@@ -7,6 +7,7 @@ machine. Sizes in inches; :data:`COLUMN_WIDTH` is a journal single column (85 mm
 from __future__ import annotations
 
 import matplotlib as mpl
+import seaborn as sns
 
 #: Journal single-column and double-column widths in inches (85 mm and 180 mm).
 COLUMN_WIDTH = 85 / 25.4
@@ -38,6 +39,13 @@ POOLED_COLOUR = "#000000"
 GREY = "#7F7F7F"
 
 
+#: The palette of the interval and overview plots (Okabe–Ito, colour-blind safe).
+PALETTE = [MSC_COLOUR, CONTROL_COLOUR, "#009E73", "#CC79A7", "#E69F00", "#56B4E9", POOLED_COLOUR]
+
+
 def use_style() -> None:
-    """Apply the bundle's matplotlib style (Agg-safe; call once per notebook/process)."""
+    """Apply the bundle's style (Agg-safe; call once per notebook/process): seaborn's "ticks"
+    theme in its "paper" context with the Okabe–Ito palette, then the bundle's fixed sizes
+    and fonts (:data:`RC_PARAMS`), so every figure -- forest plots included -- shares one look."""
+    sns.set_theme(context="paper", style="ticks", palette=PALETTE, font="DejaVu Sans")
     mpl.rcParams.update(RC_PARAMS)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mscmeta.review.display import fmt_number
 from mscmeta.review.secondary_analyses import Analysis, OutcomeAnalysis, analysis_n, int_counts
 
 
-#: Where the quoted claims come from (Yao 2022's own text was not located; see the dossier §2.2).
+#: Where the quoted claims come from (a news summary of the paper; Yao 2022's own text was not located).
 YAO_SUMMARY_URL = (
     "https://www.pulmonologyadvisor.com/home/topics/critical-care/"
     "mesenchymal-stromal-cell-treatment-in-critically-ill-patients-with-covid-19/"
@@ -41,20 +42,21 @@ class Claim:
 CLAIMS: tuple[Claim, ...] = (
     Claim("safe", "Treatment with mesenchymal stromal cells (MSCs) is safe", YAO_SUMMARY_URL, "safety",
           ("any_ae", "serious_ae", "infusion_reaction"),
-          "Conclusion as quoted by a news summary of the paper (evidence dossier §2.2)"),
-    Claim("fewer_aes", "safe ... fewer AEs", "issue 7 of this project (paraphrase of Yao 2022)", "benefit",
+          "Conclusion as quoted by a news summary of the paper"),
+    Claim("fewer_aes", "safe ... fewer AEs", "paraphrase of Yao 2022's conclusion (wording not located)", "benefit",
           ("any_ae", "serious_ae"),
-          "Wording as quoted in the project's issue; not located in the sources reviewed"),
+          "A paraphrase of the paper's safety conclusion; this wording was not located in the sources reviewed"),
     Claim("pulmonary_function", "MSC treatment may also improve pulmonary function", YAO_SUMMARY_URL, "benefit",
           ("pao2_fio2", "murray_score", "ct_score", "ct_improvement", "ct_normal", "ct_lesion_volume_change",
            "six_minute_walk", "pulmonary_function"),
-          "Includes imaging, which the paper analysed with pulmonary function (dossier §2.2)"),
+          "Includes imaging, which the paper analysed with pulmonary function (news summary of the paper)"),
     Claim("inflammatory_cytokines", "decrease inflammatory cytokines", YAO_SUMMARY_URL, "benefit",
           ("il6", "tnf_alpha", "inflammatory_cytokines", "crp", "lymphocytes"),
           "CRP and lymphocytes are not cytokines; listed as related inflammatory markers"),
     Claim("resource_use", "and lower resource utilization", YAO_SUMMARY_URL, "benefit",
           ("length_of_stay_hospital", "length_of_stay_icu", "mechanical_ventilation", "ecmo"),
-          "Resource use 'measured according to length of hospitalization or intensive care unit stay' (dossier §2.2)"),
+          "Resource use 'measured according to length of hospitalization or intensive care unit stay' (news summary of "
+          "the paper)"),
 )
 
 
@@ -101,7 +103,7 @@ def _primary_for_claim(oa: OutcomeAnalysis, kind: str) -> Analysis | None:
 
 def _format_estimate(a: Analysis) -> str:
     d = a.result.to_dict()
-    return f"{a.measure} {d['estimate']:.2f} ({d['ci_low']:.2f} to {d['ci_high']:.2f})"
+    return f"{a.measure} {fmt_number(d['estimate'])} ({fmt_number(d['ci_low'])} to {fmt_number(d['ci_high'])})"
 
 
 def _outcome_verdict(oa: OutcomeAnalysis, kind: str, harm_margin: float) -> tuple[str, str, Analysis | None]:

@@ -16,16 +16,26 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mscmeta.bundle.io import output_dirs, save_figure, write_table
-from mscmeta.plots.prisma import prisma_flow
+import matplotlib.pyplot as plt
+
+from mscmeta.bundle.io import output_dirs, save_figure
+from mscmeta.plots.prisma import prisma_flow, study_flow_diagram
 from mscmeta.plots.style import use_style
+from mscmeta.review.display import public_text, save_table, show_figure, show_table
+from mscmeta.review.reporting import checklist_markdown, prisma_checklist
 from mscmeta.review.scenarios import analysis_mortality, scenario_definition, scenario_studies, scenarios
 from mscmeta.review.sheets import RawData, load_raw, study_labels
+from mscmeta.review.tables import (
+    CHARACTERISTICS, ELIGIBILITY, PRISMA_CHECKLIST, PROVENANCE, STUDY_SET, TABLE1, eligibility_view,
+)
 
 __all__ = [
     "load_raw", "use_style", "Extract", "build_extract", "write_extract", "extract_tables", "prisma_figure",
     "write_outputs", "studies_table", "table1", "eligibility_table", "provenance_summary", "study_set_comparison",
-    "scenario_summary_markdown", "readings_markdown", "derivations_markdown",
+    "scenario_summary_markdown", "readings_markdown", "derivations_markdown", "characteristics_table", "study_flow",
+    "scenario_definition_table", "prisma_checklist", "checklist_markdown", "show_table", "show_figure",
+    "eligibility_view", "CHARACTERISTICS", "ELIGIBILITY", "PRISMA_CHECKLIST", "PROVENANCE", "STUDY_SET", "TABLE1",
+    "FIGURE_CAPTIONS", "TABLE_SPECS",
 ]
 
 #: Title of the PRISMA figure of stage 01 (the flow of Yao 2022's own search).
@@ -203,11 +213,11 @@ def scenario_summary_markdown(raw: RawData, scenario: str = "primary") -> str:
     review_only = st[st["mortality_row"].isna()]
     cmp = study_set_comparison(raw, scenario).set_index("quantity")
     lines = [
-        f"### Scenario `{scenario}`: {d['label']}",
+        f"### Scenario {scenario}: {d['label']}",
         "",
-        str(d["description"]),
+        public_text(str(d["description"])),
         "",
-        f"*Basis:* {d['basis']}",
+        f"*Basis:* {public_text(str(d['basis'])) or 'see the eligibility table'}",
         "",
         f"- Review set: **{len(st)} studies** in {int(st['n_articles'].sum())} articles, "
         f"{int(cmp.loc['patients', 'this_scenario'])} patients.",
@@ -253,7 +263,7 @@ def readings_markdown(raw: RawData) -> str:
     for sid, rows in multi.groupby("study_id", sort=True):
         lines.append(f"- **{labels.get(sid, sid)}**")
         for _, r in rows.iterrows():
-            note = "" if pd.isna(r["note"]) else f" — {r['note']}"
+            note = "" if pd.isna(r["note"]) else f" — {public_text(str(r['note']))}"
             lines.append(f"  - {_reading(r)}{note}")
     return "\n".join(lines) + "\n"
 
@@ -264,7 +274,7 @@ def derivations_markdown(raw: RawData, scenario: str = "primary") -> str:
     m = raw.mortality.set_index("row_id")
     rows = m.loc[list(used.loc[used["derived"], "row_id"])]
     if rows.empty:
-        return f"No count of scenario `{scenario}` is derived.\n"
+        return f"No count of scenario {scenario} is derived.\n"
     labels = study_labels(raw.studies)
     lines = [f"- **{labels[r.study_id]}** ({rid}): {r.derivation}." for rid, r in rows.iterrows()]
     return "\n".join(lines) + "\n"
@@ -279,7 +289,25 @@ def extract_tables(raw: RawData, scenario: str = "primary") -> dict[str, pd.Data
         "provenance_summary": provenance_summary(raw),
         "table1": table1(raw, scenario),
         "study_set_comparison": study_set_comparison(raw, scenario),
+        "characteristics": characteristics_table(raw, scenario),
+        "study_flow": study_flow(raw, scenario),
+        "scenario_definition": scenario_definition_table(raw, scenario),
+        "prisma_checklist": prisma_checklist(),
     }
+
+
+#: Display format of each table of the stage in the reports and the Markdown twins.
+TABLE_SPECS = {"table1": TABLE1, "characteristics": CHARACTERISTICS, "study_set_comparison": STUDY_SET,
+               "provenance_summary": PROVENANCE, "prisma_checklist": PRISMA_CHECKLIST}
+
+#: Captions of the stage's figures: what they show and how to read them.
+FIGURE_CAPTIONS = {
+    "prisma_flow": ("PRISMA 2020 flow diagram of Yao et al. 2022 as published (counts as a news summary of the paper "
+                    "reports them). Boxes the sources do not report read 'n = not reported'; nothing is estimated."),
+    "prisma_flow_ours": ("PRISMA 2020 flow of this rebuild, counted from the data sheets: from the candidate studies to "
+                         "the review set of the scenario, the studies with comparative death counts and those with "
+                         "an estimable effect; boxes on the right are the studies leaving the flow at each step."),
+}
 
 
 def prisma_figure(raw: RawData) -> Figure:
@@ -289,22 +317,35 @@ def prisma_figure(raw: RawData) -> Figure:
 
 @dataclass(frozen=True)
 class Extract:
-    """Everything stage 01 writes: its tables (by output stem) and the PRISMA figure."""
+    """Everything stage 01 writes: its tables (by output stem) and its figures (by output
+    stem: the paper's PRISMA flow and ours). The figures are closed as soon as they are
+    drawn, so a notebook shows each once, where it chooses."""
 
     tables: dict[str, pd.DataFrame]
-    prisma: Figure
+    figures: dict[str, Figure]
 
 
 def build_extract(raw: RawData, scenario: str = "primary") -> Extract:
-    """Every table and the figure of stage 01, in memory."""
-    return Extract(tables=extract_tables(raw, scenario), prisma=prisma_figure(raw))
+    """Every table and figure of stage 01, in memory."""
+    tables = extract_tables(raw, scenario)
+    figures = {
+        "prisma_flow": prisma_figure(raw),
+        "prisma_flow_ours": study_flow_diagram(
+            tables["study_flow"], title=f"PRISMA 2020 flow of this rebuild (scenario {scenario}, from the data)"),
+    }
+    for fig in figures.values():
+        plt.close(fig)
+    return Extract(tables=tables, figures=figures)
 
 
-def write_outputs(extract: Extract, out_dir: str | os.PathLike) -> list[Path]:
-    """Write the tables (CSV + Markdown twin) and the PRISMA figure (PNG + SVG) of *extract*."""
+def write_outputs(extract: Extract, out_dir: str | os.PathLike, figures: bool = True) -> list[Path]:
+    """Write the tables (CSV + Markdown twin in the display format) and, unless the notebook
+    already saved them while showing them, the figures (PNG + SVG) of *extract*."""
     dirs = output_dirs(out_dir)
-    written = [write_table(df, dirs["tables"] / f"{name}.csv") for name, df in extract.tables.items()]
-    written += save_figure(extract.prisma, dirs["figures"] / "prisma_flow", close=True)
+    written = [save_table(df, dirs["tables"] / f"{name}.csv", TABLE_SPECS.get(name)) for name, df in extract.tables.items()]
+    if figures:
+        for stem, fig in extract.figures.items():
+            written += save_figure(fig, dirs["figures"] / stem)
     return written
 
 
@@ -317,3 +358,99 @@ def write_extract(data_dir: str | os.PathLike, out_dir: str | os.PathLike, scena
     ``<out_dir>/figures/prisma_flow.png|.svg``.
     """
     return write_outputs(build_extract(load_raw(data_dir), scenario), out_dir)
+
+
+# ---------------------------------------------------------------------------
+# For the reviewer: RevMan's characteristics table, our PRISMA flow, the scenario
+# ---------------------------------------------------------------------------
+
+
+def _join_parts(*parts: object, sep: str = "; ") -> str:
+    return sep.join(str(p) for p in parts if p is not None and not pd.isna(p) and str(p).strip())
+
+
+def _characteristics_row(r: pd.Series, mortality: pd.DataFrame) -> dict:
+    n_ctl = "no control arm" if pd.isna(r["n_control"]) else f"{int(r['n_control'])} control"
+    n_msc = "" if pd.isna(r["n_msc"]) else f"{int(r['n_msc'])} MSC"
+    doses = "number of doses not reported" if pd.isna(r["doses"]) else f"{int(r['doses'])} dose{'s' if r['doses'] != 1 else ''}"
+    if pd.isna(r["mortality_row"]):
+        outcomes = f"All-cause deaths: no comparative counts ({r['mortality_data']})"
+    else:
+        m = mortality.loc[r["mortality_row"]]
+        outcomes = (f"All-cause deaths {_arm(m['events_msc'], m['n_msc'])} MSC vs {_arm(m['events_control'], m['n_control'])} "
+                    f"control, {m['timepoint']} ({m['source_level']}{', derived' if not pd.isna(m['derivation']) else ''})")
+    return {
+        "study_id": r["study_id"], "study": r["label"],
+        "methods": _join_parts(r["design"], f"blinding: {r['blinding']}", r["country"],
+                               f"registration {r['registration']}" if not pd.isna(r["registration"]) else None,
+                               f"published {r['pub_date']}" if not pd.isna(r["pub_date"]) else None),
+        "participants": _join_parts(r["severity_detail"] if not pd.isna(r["severity_detail"]) else _severity_text(r),
+                                    _join_parts(n_msc, n_ctl, sep=", ")),
+        "interventions": _join_parts(f"MSC ({r['msc_source']})", r["cell_dose"], doses, r["doses_note"],
+                                     f"control: {r['control']}" if not pd.isna(r["control"]) else "no control"),
+        "outcomes": outcomes,
+        "notes": r["reason"],
+    }
+
+
+def characteristics_table(raw: RawData, scenario: str = "primary") -> pd.DataFrame:
+    """Characteristics of the studies in the review set of *scenario*, in RevMan's shape.
+
+    One row per study: ``study_id, study, methods, participants, interventions, outcomes,
+    notes`` (RevMan 5 "Characteristics of included studies"; Cochrane Handbook v6 §5.3),
+    each cell written from ``studies.csv`` and the scenario's mortality reading; the notes
+    are the project's eligibility reason for the study.
+    """
+    st = scenario_studies(raw, scenario)
+    m = raw.mortality.set_index("row_id")
+    rows = [_characteristics_row(r, m) for _, r in st.iterrows()]
+    cols = ["study_id", "study", "methods", "participants", "interventions", "outcomes", "notes"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _exclusion_reason(row: pd.Series) -> str:
+    if row["design"] == "single-arm":
+        return "single arm (no concurrent control)"
+    if row["decision"] == "scenario":
+        return "in other scenarios only"
+    if row["decision"] == "included":
+        return "included, but not in this scenario"
+    return "not eligible (reasons in the eligibility table)"
+
+
+def study_flow(raw: RawData, scenario: str = "primary") -> pd.DataFrame:
+    """The flow of this rebuild's studies (PRISMA 2020 style), counted from the sheets.
+
+    Rows (``step, label, count, side_label, side_count``): the candidate studies of
+    ``studies.csv``; the review set of *scenario* (and the candidates not in it, by
+    reason); the studies with comparative death counts (and those without); the studies
+    with at least one death in either arm, i.e. an estimable odds or risk ratio (and the
+    double-zero studies, which are not).
+    """
+    studies = raw.studies
+    st = scenario_studies(raw, scenario)
+    out_of_set = studies[~studies["study_id"].isin(st["study_id"])]
+    reasons = out_of_set.apply(_exclusion_reason, axis=1).value_counts().sort_index()
+    mort = analysis_mortality(raw, scenario)
+    no_deaths = st[st["mortality_row"].isna()]
+    double_zero = mort[(mort["events_msc"] == 0) & (mort["events_control"] == 0)]
+    rows = [
+        ("identified", "Candidate studies (the paper's set as reconstructed, later reviews, trial registries, "
+                       "trials published 2022–2025)", len(studies),
+         "Not in the review set of this scenario: " + "; ".join(f"{r} ({n})" for r, n in reasons.items()),
+         len(out_of_set)),
+        ("review_set", f"Studies in the review set of scenario {scenario} ({int(st['n_articles'].sum())} articles)",
+         len(st), "No comparative death counts (not located, or no control arm)", len(no_deaths)),
+        ("mortality", "Studies in the mortality analysis", len(mort),
+         "No deaths in either arm (not estimable as an odds or risk ratio)", len(double_zero)),
+        ("estimable", "Studies with an estimable odds or risk ratio", len(mort) - len(double_zero), "", None),
+    ]
+    out = pd.DataFrame(rows, columns=["step", "label", "count", "side_label", "side_count"])
+    return out.astype({"count": "int64", "side_count": "Int64"})
+
+
+def scenario_definition_table(raw: RawData, scenario: str = "primary") -> pd.DataFrame:
+    """The definition of *scenario* (label, description, basis) for the Methods page."""
+    d = scenario_definition(raw, scenario)
+    return pd.DataFrame([{"scenario": scenario, "label": d["label"], "description": public_text(str(d["description"])),
+                          "basis": public_text(str(d["basis"]))}])

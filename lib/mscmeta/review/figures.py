@@ -11,7 +11,7 @@ from mscmeta.plots.axes import message_figure
 from mscmeta.plots.forest import forest_plot
 from mscmeta.plots.funnel import funnel_plot
 from mscmeta.review.inputs import StageInputs
-from mscmeta.review.mortality import ARM_COLUMNS, labels_of
+from mscmeta.review.mortality import ARM_COLUMNS, describe_options, labels_of
 from mscmeta.review.quality import overall_judgements
 
 
@@ -43,3 +43,41 @@ def funnel_figure(result: MetaResult | None, data: pd.DataFrame) -> Figure:
     if result is None:
         return message_figure("Not estimable: no funnel plot")
     return funnel_plot(result, labels=labels_of(data))
+
+
+MEASURE_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
+
+
+def _scale_words(measure: str) -> str:
+    if measure == "RD":
+        return "left of 0 means fewer deaths with MSC"
+    return "left of 1 means fewer deaths with MSC (log scale)"
+
+
+def forest_caption(options) -> str:
+    """Caption of the primary forest plot: what it shows (the run's analysis) and how to read it."""
+    name = MEASURE_NAMES.get(options.measure, options.measure)
+    return (f"In-hospital mortality, MSC vs control: primary analysis ({describe_options(options)}), RevMan layout. "
+            f"Each square is a study's {name} (area proportional to its weight) with its 95% CI; the diamond is the "
+            f"pooled {name} and its CI; {_scale_words(options.measure)}. Studies without deaths in either arm are "
+            "listed as not estimable; the last column is the overall risk of bias (RoB 2 / ROBINS-I).")
+
+
+def sensitivity_caption(measure: str) -> str:
+    """Caption of the sensitivity plot."""
+    return (f"Sensitivity analyses of the primary {MEASURE_NAMES.get(measure, measure)}: one row per analysis "
+            f"(estimate and 95% CI, k studies), the primary estimate dashed and its CI shaded; {_scale_words(measure)}. "
+            "Rows on another scale (another effect measure) are listed with their values but not drawn on this axis.")
+
+
+def cumulative_caption(measure: str) -> str:
+    """Caption of the cumulative meta-analysis."""
+    return (f"Cumulative meta-analysis by publication date: each row is the pooled {MEASURE_NAMES.get(measure, measure)} "
+            f"(95% CI) after adding the study named; {_scale_words(measure)}.")
+
+
+def funnel_caption(measure: str) -> str:
+    """Caption of the funnel plot."""
+    return (f"Contour-enhanced funnel plot: each study's {MEASURE_NAMES.get(measure, measure)} against its standard "
+            "error; shaded where a study alone would be significant at 1%, 5% and 10%. Asymmetry can reflect "
+            "small-study effects, but with few studies it is not interpretable.")

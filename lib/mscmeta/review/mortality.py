@@ -345,3 +345,16 @@ def conventions_markdown(results: Mapping[str, object]) -> str:
                      "in both arms not estimable" + ("" if res.measure != "RD" else " for OR/RR (kept for RD)"))
         lines.append(f"- **{name}**: " + ", ".join(bits) + (f". Zero cells: {notes}." if notes else "."))
     return "\n".join(lines) + "\n"
+
+
+MEASURE_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
+
+
+def plan_markdown(specs: Sequence[AnalysisSpec], scenario: str) -> str:
+    """What this run pools, generated from its parameters (the primary analysis and its comparators)."""
+    primary = specs[0].options
+    name = MEASURE_NAMES.get(primary.measure, primary.measure)
+    lines = [f"**This run** (scenario {scenario}) pools in-hospital mortality as a **{name}** ({primary.measure}), "
+             f"MSC vs control. Primary analysis: {specs[0].description}. Beside it, on the same studies and measure:"]
+    lines += [f"- **{s.name}**: {s.description}" for s in specs[1:]]
+    return "\n".join(lines) + "\n"

@@ -22,18 +22,21 @@ from matplotlib.figure import Figure
 from mscmeta.engine.rob_tools import OVERALL, ROB2, ROBINS_I, TOOLS, tool_spec
 from mscmeta.plots.robplots import summary_bar, traffic_light
 from mscmeta.plots.style import use_style
-from mscmeta.review.mortality import main_specs, pool
 from mscmeta.review.csvsheet import DataValidationError, Failure
+from mscmeta.review.display import save_table, show_figure, show_table
+from mscmeta.review.mortality import main_specs, pool
 from mscmeta.review.rob_sheet import ROB_FILE, RiskOfBiasError
 from mscmeta.review.scenarios import analysis_mortality, scenario_studies
 from mscmeta.review.sheets import RawData, load_raw, study_labels
+from mscmeta.review.tables import ROB_OVERALL, rob_domains
 
 __all__ = [
     "use_style", "load_raw", "scenario_studies", "analysis_mortality", "study_labels", "TOOLS",
     "overall_judgements", "high_risk_studies", "judgement_table", "overall_table", "coverage_problems",
     "check_coverage", "load_study_weights", "count_by_overall", "concerns_markdown", "primary_analysis_weights",
     "resolve_weights", "context_markdown", "rob_figures", "assessments", "scenario_assessments",
-    "scenario_markdown", "missing_tools_markdown", "high_risk_markdown",
+    "scenario_markdown", "missing_tools_markdown", "high_risk_markdown", "show_table", "show_figure", "save_table",
+    "ROB_OVERALL", "rob_domains", "figure_caption",
 ]
 
 
@@ -437,3 +440,13 @@ def rob_figures(assessments: pd.DataFrame, weights: pd.Series, labels: Mapping[s
             figures[f"rob_traffic_light_{stem}"] = traffic_light(assessments, tool, labels=labels)
             figures[f"rob_summary_{stem}"] = summary_bar(assessments, tool, weights=weights, labels=labels)
     return figures
+
+
+def figure_caption(stem: str) -> str:
+    """What one risk-of-bias figure shows and how to read it."""
+    tool = "RoB 2 (randomised trials)" if stem.endswith("rob2") else "ROBINS-I (non-randomised comparisons)"
+    if stem.startswith("rob_traffic_light"):
+        return (f"Traffic-light plot, {tool}: one row per study, one column per domain and the overall judgement "
+                "(+ low, − some concerns / moderate, X high / serious, ! critical, ? no information).")
+    return (f"Summary plot, {tool}: for each domain, the share of the studies in each judgement, weighted by the "
+            "studies' weights in the primary mortality analysis (studies without weight are named in the text).")

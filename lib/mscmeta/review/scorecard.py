@@ -44,12 +44,14 @@ import pandas as pd
 
 from mscmeta.engine.options import BinaryOptions
 from mscmeta.engine.results import MetaResult
+from mscmeta.review.display import fmt_estimate
 from mscmeta.review.extract import study_set_comparison
 from mscmeta.review.inputs import StageInputs
 from mscmeta.review.mortality import ARM_COLUMNS, describe_options, display_value, labels_of, try_pool
 from mscmeta.review.scenarios import analysis_mortality, scenario_studies, scenarios
 from mscmeta.review.sheets import RawData, study_labels
 from mscmeta.review.subgroup import SUBGROUP_FACTORS, run_subgroups
+from mscmeta.review.tables import QUANTITY_NAMES
 
 #: "close" for ratio measures: |log(ours) - log(published)| <= CLOSE_LOG for estimate and CI limits.
 CLOSE_LOG = 0.10
@@ -123,7 +125,7 @@ def _names(labels: Sequence[str]) -> str:
 def _fmt_ratio(est: float, lo: float, hi: float) -> str:
     if not np.isfinite(est):
         return "not estimable"
-    return f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
+    return fmt_estimate(est, lo, hi)
 
 
 def data_quality_text(data: pd.DataFrame) -> str:
@@ -325,20 +327,35 @@ class ScorecardContext:
         return Reproduced(explanation=f"no rule maps the published quantity {quantity!r} to our analyses")
 
 
+def paper_overall_measure(published: pd.DataFrame) -> str:
+    """The effect measure of the paper's overall mortality analysis (``""`` if not published)."""
+    rows = published[(published["subgroup"].astype(str).str.lower() == "overall")
+                     & published["measure"].astype(str).str.upper().isin(["OR", "RR", "RD"])]
+    return str(rows.iloc[0]["measure"]).upper() if len(rows) else ""
+
+
 def scorecard(published: pd.DataFrame, context: ScorecardContext) -> pd.DataFrame:
     """The reproduction scorecard (columns :data:`SCORECARD_COLUMNS`), one row per published row.
 
     Effect rows are compared only when the published measure equals our measure (an OR
-    is not compared with our RR); otherwise the row says so.
+    is not compared with our RR); otherwise the row says so. The same holds for the P
+    values of the paper's overall analysis (heterogeneity, overall effect): they belong to
+    its odds-ratio analysis (:func:`paper_overall_measure`) and are not compared with the
+    P values of an RR or RD analysis.
     """
     rows = []
     our_measure = context.options.measure
+    paper_measure = paper_overall_measure(published)
     for rec in published.itertuples(index=False):
         raw_measure = getattr(rec, "measure", "")
         measure = "" if pd.isna(raw_measure) else str(raw_measure).upper()
         rep = context.reproduce(str(rec.quantity), str(rec.subgroup), measure)
         if measure in ("OR", "RR", "RD") and measure != our_measure and rep.kind in ("ratio", "difference"):
             rep = Reproduced(explanation=f"published as {measure}; this run pools {our_measure} (set measure={measure} to compare)")
+        elif rep.kind == "p" and paper_measure and paper_measure != our_measure:
+            rep = Reproduced(kind="p", explanation=(
+                f"the published P value belongs to the paper's {paper_measure} analysis; this run pools {our_measure} "
+                f"(set measure={paper_measure} to compare)"))
         pub = {f: getattr(rec, f) for f in ("estimate", "ci_low", "ci_high", "p_value")}
         dec = {f: getattr(rec, f"{f}_decimals") for f in ("estimate", "ci_low", "ci_high", "p_value")}
         ours = {"estimate": rep.estimate, "ci_low": rep.ci_low, "ci_high": rep.ci_high, "p_value": rep.p_value}
@@ -380,6 +397,16 @@ def summary_sentence(card: pd.DataFrame) -> str:
         f"{'lower (a larger apparent benefit)' if lower > len(eff) / 2 else 'higher'} in {max(lower, len(eff) - lower)} "
         f"of {len(eff)}, by a median factor of {ratio:.2f} (ours / published)."
     )
+
+
+def tally_markdown(card: pd.DataFrame) -> str:
+    """The summary sentence and the status tally of the scorecard (the table is shown beside it)."""
+    tally = card["status"].value_counts()
+    order = ("match", "close", "differs", "not computed")
+    lines = [summary_sentence(card), ""] if summary_sentence(card) else []
+    lines.append("Status tally: " + ", ".join(f"**{int(tally.get(s, 0))} {s}**" for s in order)
+                 + f" (of {len(card)} published quantities).")
+    return "\n".join(lines) + "\n"
 
 
 def scorecard_markdown(card: pd.DataFrame) -> str:
@@ -610,7 +637,8 @@ def _findings(table: pd.DataFrame, target, res0, vals0, d0, measure: str) -> str
 
 def explanations_markdown(card: pd.DataFrame) -> str:
     """One bullet per published quantity: status and the generated explanation."""
-    lines = [f"- **{r.quantity} ({r.subgroup})** — {r.status}. {r.explanation}" for r in card.itertuples(index=False)]
+    lines = [f"- **{QUANTITY_NAMES.get(r.quantity, r.quantity)} ({r.subgroup})** — {r.status}. {r.explanation}"
+             for r in card.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -636,3 +664,133 @@ def rule_markdown() -> str:
         f"{CLOSE_P:g} for a P value (and on the same side of 0.05), within {100 * CLOSE_COUNT:.0f}% for a count. "
         "**differs**: anything else. **not computed**: we have no value to compare.\n"
     )
+
+
+# ---------------------------------------------------------------------------
+# The headline of the front page
+# ---------------------------------------------------------------------------
+
+#: Names of the effect measures in prose.
+MEASURE_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
+
+HEADLINE_COLUMNS = (
+    "scenario", "measure", "measure_name", "analysis", "k", "studies_in_table", "events_msc", "n_msc",
+    "events_control", "n_control", "estimate", "ci_low", "ci_high", "p_value", "published_measure",
+    "published_measure_name", "published_estimate", "published_ci_low", "published_ci_high", "published_source",
+    "published_url", "published_caveat", "status", "verdict", "why",
+)
+
+
+def _published_overall(published: pd.DataFrame | None) -> pd.Series | None:
+    if published is None:
+        return None
+    rows = published[(published["subgroup"].astype(str).str.lower() == "overall")
+                     & published["measure"].astype(str).str.upper().isin(["OR", "RR", "RD"])]
+    return rows.iloc[0] if len(rows) else None
+
+
+def _distance_sentence(wwit: pd.DataFrame) -> str:
+    """What the search over other study sets and readings found (from ``what_would_it_take.csv``)."""
+    singles = wwit[(wwit["step"] == 1) & wwit["kind"].isin(["drop", "swap", "add"])]
+    if singles.empty:
+        return ""
+    toward = int(singles["toward_published"].astype(bool).sum())
+    tried = wwit[wwit["step"] >= 1]
+    reached = tried[tried["status_vs_published"].isin(["match", "close"])]
+    best = tried.sort_values(["distance", "change"], kind="mergesort").iloc[0]
+    if best["kind"] == "greedy":
+        steps = wwit[(wwit["kind"] == "greedy") & (wwit["step"] <= best["step"])]["change"]
+        what = f"a combination of {len(steps)} changes ({'; '.join(steps)})"
+    else:
+        what = str(best["change"])
+    text = (f"Of {len(singles)} single changes to our set (dropping a study, another reading of its deaths, adding a "
+            f"candidate), {toward} move the result toward the published one; the closest set tried, {what}, gives "
+            f"{_fmt_ratio(best['estimate'], best['ci_low'], best['ci_high'])} (status '{best['status_vs_published']}'). "
+            "These are findings about the data, not analyses to adopt.")
+    if reached.empty:
+        text += (" No set tried reproduces the published estimate and interval even approximately: that would take "
+                 "studies or counts that are not among the candidates and readings the sources give.")
+    return text
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def why_they_differ(ours: pd.Series, pub: pd.Series | None, status_: str, wwit: pd.DataFrame, set_text: str) -> str:
+    """One paragraph on why our primary result and the published one differ, from the run's tables."""
+    if pub is None:
+        return "The published overall result is not in published_results.csv, so there is nothing to compare."
+    pm = str(pub["measure"]).upper()
+    if ours["measure"] != pm:
+        theirs, mine = MEASURE_NAMES.get(pm, pm), MEASURE_NAMES.get(ours["measure"], ours["measure"])
+        return (f"The paper pooled {_article(theirs)} {theirs}; this run pools {_article(mine)} {mine}, so the two are "
+                f"not compared (run with measure={pm} to compare).")
+    if not np.isfinite(ours["estimate"]):
+        return "Our primary analysis is not estimable in this scenario."
+    lower = ours["estimate"] < pub["estimate"]
+    parts = [
+        f"Ours is {'lower' if lower else 'higher'} than the published estimate "
+        f"({'a larger' if lower == (pm != 'RD') else 'a smaller'} apparent benefit; ratio of the two "
+        f"{ours['estimate'] / pub['estimate']:.2f}), status '{status_}'." if pm != "RD" else
+        f"Ours differs from the published estimate by {ours['estimate'] - pub['estimate']:.2f}, status '{status_}'.",
+        "The paper's study list, per-study counts and forest plots could not be read, so its set cannot be matched "
+        "study by study: we rebuilt the counts from the primary reports.",
+        set_text,
+        _distance_sentence(wwit),
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def headline_table(card: pd.DataFrame, pooled: pd.DataFrame, wwit: pd.DataFrame, published: pd.DataFrame | None,
+                   context_text: str = "") -> pd.DataFrame:
+    """``headline.csv``: the primary result beside the published one, for the front page.
+
+    Parameters
+    ----------
+    card : DataFrame
+        The reproduction scorecard (:func:`scorecard_for`).
+    pooled : DataFrame
+        ``pooled_mortality.csv`` (first row: the primary analysis).
+    wwit : DataFrame
+        ``what_would_it_take.csv``.
+    published : DataFrame or None
+        ``published_results.csv`` (the published values and their source).
+    context_text : str
+        A sentence on our set (e.g. :meth:`ScorecardContext.set_size_text`).
+    """
+    ours = pooled.iloc[0]
+    pub = _published_overall(published)
+    row = card[(card["subgroup"].astype(str).str.lower() == "overall")
+               & card["measure"].astype(str).str.upper().isin(["OR", "RR", "RD"])]
+    status_ = str(row.iloc[0]["status"]) if len(row) else "not computed"
+    comparable = pub is not None and str(pub["measure"]).upper() == ours["measure"]
+    verdict = ("Not compared:" if not comparable else
+               {"match": "Our result reproduces the published one.", "close": "Our result is close to the published one.",
+                "differs": "Our result disagrees with the published one."}.get(status_, "Not compared:"))
+    source = "" if pub is None else str(pub["source"])
+    out = {
+        **{c: ours[c] for c in ("scenario", "measure", "k", "studies_in_table", "events_msc", "n_msc", "events_control",
+                                "n_control", "estimate", "ci_low", "ci_high", "p_value")},
+        "measure_name": MEASURE_NAMES.get(ours["measure"], ours["measure"]), "analysis": ours["description"],
+        "published_measure": "" if pub is None else str(pub["measure"]).upper(),
+        "published_measure_name": "" if pub is None else MEASURE_NAMES.get(str(pub["measure"]).upper(), ""),
+        "published_estimate": np.nan if pub is None else pub["estimate"],
+        "published_ci_low": np.nan if pub is None else pub["ci_low"],
+        "published_ci_high": np.nan if pub is None else pub["ci_high"],
+        "published_source": source, "published_url": "" if pub is None else str(pub["source_url"]),
+        "published_caveat": "" if pub is None or str(pub.get("quote_status", "")) == "verbatim" else (
+            "the passage giving these numbers was not located in that summary; they await confirmation against "
+            "the paper's abstract and forest plots"),
+        "status": status_, "verdict": verdict,
+        "why": why_they_differ(ours, pub, status_, wwit, context_text),
+    }
+    return pd.DataFrame([out], columns=list(HEADLINE_COLUMNS))
+
+
+def set_text_for(inputs: StageInputs, result: MetaResult | None, options: BinaryOptions) -> str:
+    """The sentence on our review set and pooled studies used in the headline."""
+    context = ScorecardContext(inputs.raw, inputs.scenario, inputs.data, result, options, source=inputs.source)
+    text = context.set_size_text()
+    dq = data_quality_text(inputs.data)
+    return text + (f" {dq[0].upper()}{dq[1:]}." if dq else "")

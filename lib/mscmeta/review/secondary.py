@@ -22,17 +22,29 @@ from mscmeta.plots.style import use_style
 from mscmeta.review import schema_secondary as SS
 from mscmeta.review.claims import VERDICT_RULE, claims_table
 from mscmeta.review.csvsheet import DataValidationError, Failure
+from mscmeta.review.display import fmt_number, save_table, show_figure, show_table
 from mscmeta.review.scenarios import scenario_studies
 from mscmeta.review.secondary_analyses import OutcomeAnalysis, SecondaryReport, analyse_outcome, int_counts
 from mscmeta.review.secondary_figures import outcome_forest_plot, overview_plot
 from mscmeta.review.secondary_inputs import ARM_STATISTICS, arm_values, sheet_of, value_of
 from mscmeta.review.secondary_sheets import AE_FILE, SECONDARY_FILE, SecondaryData, restrict_to_studies
 from mscmeta.review.sheets import RawData, default_label, load_raw, study_labels
+from mscmeta.review.tables import (
+    AE_KINDS,
+    CLAIMS,
+    SECONDARY_PROVENANCE,
+    per_study_spec,
+    per_study_view,
+    pooled_outcomes_spec,
+    secondary_provenance_view,
+)
 
 __all__ = [
     "use_style", "load_raw", "scenario_studies", "study_labels", "secondary_data", "restrict_to_studies",
     "analyse_secondary", "SecondaryReport", "provenance_table", "coverage_markdown", "summary_markdown",
     "VERDICT_RULE", "outcome_forest_plot", "overview_plot", "secondary_pooled_table", "per_study_table", "ae_kinds_table",
+    "show_table", "show_figure", "save_table", "AE_KINDS", "CLAIMS", "SECONDARY_PROVENANCE", "per_study_spec",
+    "per_study_view", "pooled_outcomes_spec", "secondary_provenance_view", "outcome_caption", "OVERVIEW_CAPTION",
 ]
 
 
@@ -296,8 +308,8 @@ def summary_markdown(report: SecondaryReport) -> str:
         unit = f" {oa.inputs['unit'].iloc[0]}" if a.measure == "MD" else ""
         conv = f"; medians converted ({oa.conversion})" if "Luo" in oa.conversion or "Wan" in oa.conversion else ""
         lines.append(
-            f"- {oa.info.label}: {a.name}, k = {a.result.k}: {a.measure} {d['estimate']:.2f}{unit} "
-            f"(95% CI {d['ci_low']:.2f} to {d['ci_high']:.2f}), I² = {d['I2']:.0f}%{conv}."
+            f"- {oa.info.label}: {a.name}, k = {a.result.k}: {a.measure} {fmt_number(d['estimate'])}{unit} "
+            f"(95% CI {fmt_number(d['ci_low'])} to {fmt_number(d['ci_high'])}), I² = {d['I2']:.0f}%{conv}."
         )
     verdicts = report.claims.drop_duplicates("claim_id")["claim_verdict"]
     counts = {v: int((verdicts == v).sum()) for v in ("supported", "not supported", "insufficient data")}
@@ -306,3 +318,23 @@ def summary_markdown(report: SecondaryReport) -> str:
                  f"{counts['not supported']} not supported, {counts['insufficient data']} with insufficient data "
                  "(rule and details below).")
     return "\n".join(lines)
+
+
+def outcome_caption(oa: OutcomeAnalysis) -> str:
+    """Caption of one secondary outcome's forest plot: what it shows and how to read it."""
+    a = oa.primary
+    better = "lower" if oa.info.better == "lower" else "higher"
+    scale = {"OR": "odds ratio (log scale)", "RD": "risk difference", "MD": "mean difference",
+             "SMD": "standardised mean difference (Hedges' g)"}.get(a.measure, a.measure)
+    conv = f" Medians and IQRs converted to means and SDs: {oa.conversion}." if oa.conversion else ""
+    return (f"{oa.info.label}, MSC vs control: {a.name}, RevMan layout. Squares are the studies' estimates (area "
+            f"proportional to weight) with 95% CIs, the diamond the pooled {scale}; {better} values are better for "
+            f"this outcome.{conv}")
+
+
+OVERVIEW_CAPTION = (
+    "Secondary outcomes at a glance: one panel per scale, each outcome on the scale of its own forest plot (odds ratios "
+    "on a log axis; mean differences in their unit; standardised mean differences), estimate and 95% CI. Whether lower "
+    "or higher values are better is given for each outcome; the axis labels say which side is lower or higher with MSC. "
+    "Outcomes that could not be pooled are listed below the panels with the number of studies reporting them."
+)

@@ -56,7 +56,10 @@ FRAGILITY_COLUMNS = (
     "events_after", "estimate", "ci_low", "ci_high", "note",
 )
 
-_TAU_PRIORS = (("half-normal(0.5)", "halfnormal:0.5", "weakly informative half-normal prior on tau, scale 0.5"),
+#: Model names of the two MH rows; the fragility index goes on the row of the analysis it is computed for.
+MH_REVMAN, MH_NONE = "MH, RevMan 0.5 correction", "MH, no correction"
+
+_TAU_PRIORS = (("half-normal(0.5)", "halfnormal:0.5", "weakly informative half-normal prior on τ, scale 0.5"),
                ("Turner mortality", "turner-mortality",
                 "Turner et al. (2015) log-normal prior for all-cause mortality, pharmacological vs control"))
 _GLMMS = (("UM.FS", "GLMM", "unconditional model, fixed study effects (metafor rma.glmm default)"),
@@ -86,7 +89,7 @@ def _mh_options(options: BinaryOptions, zero_cell: str) -> BinaryOptions:
 
 
 def sparse_models(data: pd.DataFrame, options: BinaryOptions, source: str | None = None,
-                  fragility: FragilityResult | None = None) -> pd.DataFrame:
+                  fragility: FragilityResult | None = None, fragility_analysis: str = MH_REVMAN) -> pd.DataFrame:
     """``sparse_models_mortality.csv``: the pooled OR under each model for sparse data.
 
     Rows: MH with RevMan's correction (the primary convention; ``group="primary"``), MH
@@ -94,12 +97,14 @@ def sparse_models(data: pd.DataFrame, options: BinaryOptions, source: str | None
     Bayesian model with two priors on tau. ``estimate``/``ci_*`` on the OR scale (95%
     confidence or central credible interval), ``tau2`` the between-study variance (ML for
     the GLMMs, posterior median for the Bayesian rows), ``prob_or_below_*`` the posterior
-    probabilities of OR < 1 and OR < 0.8, ``fragility_index`` on the primary row.
+    probabilities of OR < 1 and OR < 0.8, ``fragility_index`` (of *fragility*) on the row named
+    *fragility_analysis* (the name :func:`primary_fragility` returns; no row when it names
+    another measure).
     """
     cols = ARM_COLUMNS
-    mh = [("MH, RevMan 0.5 correction", "Mantel-Haenszel", "Mantel-Haenszel fixed effect, 0.5 added to the cells of "
+    mh = [(MH_REVMAN, "Mantel-Haenszel", "Mantel-Haenszel fixed effect, 0.5 added to the cells of "
            "zero-cell studies, also inside MH (RevMan 5)", _mh_options(options, "revman")),
-          ("MH, no correction", "Mantel-Haenszel", "Mantel-Haenszel fixed effect without continuity correction "
+          (MH_NONE, "Mantel-Haenszel", "Mantel-Haenszel fixed effect without continuity correction "
            "(metafor rma.mh)", _mh_options(options, "none")),
           ("Peto", "Peto", "Peto's one-step odds ratio (no correction)", _mh_options(options, "revman").replace(
               method="Peto"))]
@@ -111,8 +116,9 @@ def sparse_models(data: pd.DataFrame, options: BinaryOptions, source: str | None
                   lambda p=prior: meta_bayes(data, tau_prior=p, columns=cols, source=source))
              for name, prior, desc in _TAU_PRIORS]
     rows[0]["group"] = "primary"
-    if fragility is not None:
-        rows[0]["fragility_index"] = np.nan if fragility.fragility_index is None else fragility.fragility_index
+    for row in rows:
+        if fragility is not None and row["model"] == fragility_analysis:
+            row["fragility_index"] = np.nan if fragility.fragility_index is None else fragility.fragility_index
     out = pd.DataFrame(rows)
     for c in SPARSE_COLUMNS:
         if c not in out.columns:
@@ -124,14 +130,20 @@ def sparse_models(data: pd.DataFrame, options: BinaryOptions, source: str | None
 def primary_fragility(data: pd.DataFrame, primary: MetaResult | None, source: str | None = None
                       ) -> tuple[str, FragilityResult | None, str]:
     """The fragility index of the primary result when it is a fixed-effect MH OR/RR under the
-    RevMan or metafor convention, else of the MH OR with RevMan's convention (said in the note)."""
+    RevMan or metafor convention, else of the MH OR with RevMan's convention (said in the note).
+
+    Returns the analysis's name (for an odds ratio the model name of its row in
+    :func:`sparse_models`), the result (``None`` when it cannot be computed) and a note.
+    """
     note = ""
     target = primary
     if primary is None or primary.method != "MH" or primary.model != "fixed" or primary.measure not in ("OR", "RR") \
             or primary.zero_cell not in ("revman", "none"):
         target = meta_binary(data, columns=ARM_COLUMNS, source=source)
         note = "computed for the Mantel-Haenszel OR (RevMan convention), not the primary analysis's model"
-    name = f"{target.method} {target.model} {target.measure} ({target.zero_cell})"
+    name = MH_REVMAN if target.zero_cell == "revman" else MH_NONE
+    if target.measure != "OR":
+        name = f"{name} ({target.measure})"
     try:
         return name, fragility_of(target), note
     except DataError as err:
@@ -154,6 +166,15 @@ def fragility_table(data: pd.DataFrame, name: str, res: FragilityResult | None, 
     return pd.DataFrame(rows).loc[:, list(FRAGILITY_COLUMNS)]
 
 
+def sparse_models_caption(table: pd.DataFrame) -> str:
+    """Caption of :func:`mscmeta.plots.intervals.model_comparison_plot` for *table*."""
+    return (f"Pooled mortality odds ratio, MSC vs control, under {len(table)} models for sparse data (log scale): "
+            "each row is a model's estimate with its 95% interval (confidence interval; central credible interval for "
+            "the Bayesian rows), k studies; circles Mantel-Haenszel and Peto, squares the GLMMs and the exact "
+            "conditional model, triangles the Bayesian model; the diamond and the shaded band are MH with RevMan's "
+            "0.5 correction, the primary convention; left of 1 means fewer deaths with MSC.")
+
+
 def _range_text(rows: pd.DataFrame) -> str:
     lo, hi = rows.loc[rows["estimate"].idxmin()], rows.loc[rows["estimate"].idxmax()]
     return f"{lo['estimate']:.2f} ({lo['model']}) to {hi['estimate']:.2f} ({hi['model']})"
@@ -166,12 +187,14 @@ def _spread_sentences(table: pd.DataFrame) -> list[str]:
         f"{len(excl)} of {len(ok)} intervals exclude 1 ({', '.join(ok.loc[~ok.index.isin(excl.index), 'model'])} "
         "do not)")
     out = [f"Across the {len(ok)} models the pooled odds ratio ranges from {_range_text(ok)}; {both}."]
-    primary = table[table["group"] == "primary"].iloc[0]
-    uncorrected = ok[ok["model"].isin(["MH, no correction", "GLMM UM.FS", "GLMM UM.RS", "exact conditional (CM.EL)"])]
-    if len(uncorrected) and np.isfinite(primary["estimate"]):
+    revman = table[table["model"] == MH_REVMAN]
+    primary = revman.iloc[0] if len(revman) else table.iloc[0]
+    uncorrected = ok[ok["model"].isin([MH_NONE, "GLMM UM.FS", "GLMM UM.RS", "exact conditional (CM.EL)"])]
+    if len(revman) and len(uncorrected) and np.isfinite(primary["estimate"]):
         further = (uncorrected["estimate"] < primary["estimate"]).all() if primary["estimate"] < 1 else \
             (uncorrected["estimate"] > primary["estimate"]).all()
-        rng = f"{uncorrected['estimate'].min():.2f}-{uncorrected['estimate'].max():.2f}"
+        lo, hi = f"{uncorrected['estimate'].min():.2f}", f"{uncorrected['estimate'].max():.2f}"
+        rng = lo if lo == hi else f"{lo} to {hi}"
         out.append(
             f"The models that add nothing to zero cells (MH without correction, the unconditional GLMMs and the exact "
             f"conditional model) give odds ratios of {rng}, "
@@ -187,7 +210,8 @@ def _cm_al_sentence(table: pd.DataFrame, data: pd.DataFrame) -> list[str]:
         return []
     risk = (data[ARM_COLUMNS["events_t"]] + data[ARM_COLUMNS["events_c"]]) / (data[ARM_COLUMNS["n_t"]] +
                                                                               data[ARM_COLUMNS["n_c"]])
-    common = data.loc[risk >= 0.2, ARM_COLUMNS["study"]].astype(str).tolist()
+    labels = labels_of(data)
+    common = [labels.get(s, s) for s in data.loc[risk >= 0.2, ARM_COLUMNS["study"]].astype(str)]
     if not common:
         return []
     return [f"CM.AL ({al.iloc[0]['estimate']:.2f}) approximates the exact conditional likelihood by a binomial one, "
@@ -201,7 +225,7 @@ def _bayes_and_tau_sentences(table: pd.DataFrame) -> list[str]:
     out = []
     bayes = table[(table["family"] == "Bayesian") & np.isfinite(table["estimate"].astype(float))]
     if len(bayes):
-        probs = "; ".join(f"{r.model.split(', ', 1)[1]} prior on tau: P(OR < 1) {_prob(r.prob_or_below_1)}, "
+        probs = "; ".join(f"{r.model.split(', ', 1)[1]} prior on τ: P(OR < 1) {_prob(r.prob_or_below_1)}, "
                           f"P(OR < 0.8) {_prob(r.prob_or_below_0_8)}" for r in bayes.itertuples(index=False))
         out.append(f"The Bayesian analyses, which carry the uncertainty about the heterogeneity into the interval, "
                    f"give the posterior probabilities that MSCs lower the odds of death ({probs}).")
@@ -229,14 +253,17 @@ def _fragility_sentences(frag: pd.DataFrame, data: pd.DataFrame) -> list[str]:
     steps = frag.dropna(subset=["step"])
     none_dead = set(data.loc[(data[ARM_COLUMNS["events_t"]] == 0) & (data[ARM_COLUMNS["events_c"]] == 0),
                              ARM_COLUMNS["study"]].astype(str))
-    per = steps.groupby(["study_id", "arm"], sort=False)["change"].agg(["sum", "size"]).reset_index()
-    moves = ", ".join(f"{int(abs(r['sum']))} {'more' if r['sum'] > 0 else 'fewer'} death"
-                      f"{'s' if abs(r['sum']) != 1 else ''} in the {r['arm']} arm of {r['study_id']}"
-                      for _, r in per.iterrows())
+    per = steps.groupby(["label", "arm"], sort=False)["change"].agg(["sum", "size"]).reset_index()
+    parts = [f"{int(abs(r['sum']))} {'more' if r['sum'] > 0 else 'fewer'} death{'s' if abs(r['sum']) != 1 else ''} "
+             f"in the {r['arm']} arm of {r['label']}" for _, r in per.iterrows()]
+    moves = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     in_dz = int(steps["study_id"].isin(none_dead).sum())
     becomes = "non-significant" if str(frag["direction"].iloc[0]).startswith("significant") else "significant"
     patients = int(data[ARM_COLUMNS["n_t"]].sum() + data[ARM_COLUMNS["n_c"]].sum())
-    text = (f"The fragility index of the primary result is {int(fi)} (Atal et al. 2019): {moves} would make it "
+    note = str(frag["note"].iloc[0]) if isinstance(frag["note"].iloc[0], str) else ""
+    whose = ("the primary result" if not note.startswith("computed for") else
+             "the Mantel-Haenszel odds ratio with RevMan's 0.5 correction (the primary analysis is another model)")
+    text = (f"The fragility index of {whose} is {int(fi)} (Atal et al. 2019): {moves} would make it "
             f"{becomes} ({int(fi)} of {patients} patients).")
     if in_dz:
         text += (f" {in_dz} of these changes fall in studies without any death in either arm, which the RevMan "
@@ -257,7 +284,7 @@ def sparse_markdown(table: pd.DataFrame, fragility: pd.DataFrame, data: pd.DataF
                "depend on the model for sparse data" if all_below else
                "For this review, whether the mortality effect is statistically significant depends on the model for "
                "sparse data")
-    sentences.append(f"{verdict}; its size does (OR {ok['estimate'].min():.2f} to {ok['estimate'].max():.2f} around "
-                     f"the primary {fmt_ci(primary['estimate'], primary['ci_low'], primary['ci_high'])}), and it "
-                     f"rests on {deaths} deaths in {len(data)} studies.")
+    sentences.append(f"{verdict}; its size does: OR {ok['estimate'].min():.2f} to {ok['estimate'].max():.2f} across "
+                     f"the models, around the primary {fmt_ci(primary['estimate'], primary['ci_low'], primary['ci_high'])}."
+                     f" It rests on {deaths} deaths in {len(data)} studies.")
     return "\n\n".join(sentences) + "\n"

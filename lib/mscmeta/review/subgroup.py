@@ -23,14 +23,17 @@ from mscmeta.engine.validation import NotEstimableError
 from mscmeta.plots.axes import message_figure
 from mscmeta.plots.forest import subgroup_forest
 from mscmeta.plots.style import use_style
+from mscmeta.review.display import fmt_estimate, save_table, show_figure, show_table
 from mscmeta.review.inputs import StageInputs, load_inputs
 from mscmeta.review.mortality import ARM_COLUMNS, AnalysisSpec, display_value, labels_of, main_specs
+from mscmeta.review.tables import subgroup_spec
 from mscmeta.review.text import fmt_p
 
 __all__ = [
     "use_style", "load_inputs", "StageInputs", "primary_spec", "settings_markdown", "SUBGROUP_FACTORS",
     "SubgroupFactor", "CONTINENTS", "grouped", "run_subgroups", "subgroup_rows", "subgroup_table",
-    "subgroup_markdown", "subgroup_figure",
+    "subgroup_markdown", "subgroup_figure", "show_table", "show_figure", "save_table", "subgroup_spec",
+    "subgroup_caption",
 ]
 
 
@@ -237,7 +240,7 @@ def subgroup_markdown(table: pd.DataFrame) -> str:
         parts = []
         for r in subs.itertuples(index=False):
             if np.isfinite(r.estimate):
-                parts.append(f"{r.subgroup} {r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] (k = {int(r.k)})")
+                parts.append(f"{r.subgroup} {fmt_estimate(r.estimate, r.ci_low, r.ci_high)} (k = {int(r.k)})")
             else:
                 parts.append(f"{r.subgroup} not estimable")
         qb, dfb, pb = rows.iloc[0]["Q_between"], rows.iloc[0]["df_between"], rows.iloc[0]["p_between"]
@@ -265,6 +268,21 @@ def primary_spec(measure: str, model: str, zero_cell: str, tau2_method: str) -> 
     return main_specs(measure, model, zero_cell, tau2_method)[0]
 
 
+MEASURE_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
+
+
 def settings_markdown(spec: AnalysisSpec, inputs: StageInputs) -> str:
     """One sentence naming the settings of every subgroup analysis."""
-    return f"Settings of every subgroup analysis: {spec.description}; scenario `{inputs.scenario}`, {len(inputs.data)} studies."
+    name = MEASURE_NAMES.get(spec.options.measure, spec.options.measure)
+    return (f"Every subgroup analysis pools mortality as a **{name}** ({spec.description}); scenario "
+            f"{inputs.scenario}, {len(inputs.data)} studies.")
+
+
+def subgroup_caption(factor: SubgroupFactor, measure: str) -> str:
+    """Caption of one subgroup forest plot: what it shows and how to read it."""
+    name = MEASURE_NAMES.get(measure, measure)
+    side = "0" if measure == "RD" else "1"
+    return (f"{factor.title}: RevMan forest plot of mortality by subgroup ({name}, MSC vs control). Study rows "
+            "(squares sized by their weight in the overall analysis, 95% CIs), a subtotal diamond per subgroup with its "
+            f"heterogeneity, then the overall total and the test for subgroup differences; left of {side} means fewer "
+            "deaths with MSC. Grouping: " + factor.how + ".")

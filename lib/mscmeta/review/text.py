@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def _num(x: float, digits: int) -> str:
+    """*x* with *digits* decimals, never a negative zero."""
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def fmt_ci(est: float, lo: float, hi: float, digits: int = 2) -> str:
     if not np.isfinite(est):
         return "not estimable"
-    return f"{est:.{digits}f} (95% CI {lo:.{digits}f} to {hi:.{digits}f})"
+    return f"{_num(est, digits)} (95% CI {_num(lo, digits)} to {_num(hi, digits)})"
 
 
 def fmt_p(p: float) -> str:
