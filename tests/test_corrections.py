@@ -113,6 +113,7 @@ def test_arcsine_difference():
     close(res, -0.122345645643791, 0.0804768910686685, 10.7640756574693, 7)
     assert res.method == "IV" and res.tau2 == pytest.approx(0.0189764070508085, rel=1e-6)
     assert res.studies["yi"].iloc[3] == 0.0 and res.studies["note"].iloc[3] == "no events in either arm"
+    assert res.notes[0].startswith("arcsine difference: no continuity correction")
     # definition (Rücker et al. 2009)
     assert res.studies["yi"].iloc[1] == pytest.approx(np.arcsin(np.sqrt(2 / 15)) - np.arcsin(np.sqrt(4 / 15)))
 

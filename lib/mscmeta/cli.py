@@ -137,7 +137,7 @@ _NOT_FOR = {
 }
 _WHY = {"GLMM": "the GLMMs are random-effects models fitted by ML to the counts, without continuity corrections",
         "BAYES": "the Bayesian model is a random-effects model with its own prior on tau",
-        "other": "it belongs to --method GLMM or BAYES"}
+        "other": "--glmm belongs to --method GLMM, --tau-prior and --mu-prior to --method BAYES"}
 
 
 def _check_applicable(args: argparse.Namespace, method: str) -> None:

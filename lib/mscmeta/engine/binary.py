@@ -378,7 +378,9 @@ def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: BinaryOptio
         res = _pool_inverse_variance(effects, opts, prefix)
     else:
         res = _pool_mh_or_peto(cells, dz, effects, rule, opts, prefix)
-    notes = [rule.describe(), *res.notes]
+    convention = ("arcsine difference: no continuity correction, studies without events in both arms kept "
+                  "(metafor escalc measure AS)" if measure == "AS" else rule.describe())
+    notes = [convention, *res.notes]
     k = int(res.pooled.sum())
     if n > k:
         notes.append(f"{n - k} of {n} studies not estimable and not pooled")

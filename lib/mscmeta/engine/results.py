@@ -341,7 +341,7 @@ class MetaResult(PooledFit):
         if self.pi_low is not None:
             plo, phi = self._report(self.pi_low), self._report(self.pi_high)
             rows.append(f"Prediction interval ({self.pi_dist}): [{plo:.4f}, {phi:.4f}]")
-        if self.zero_cell:
+        if self.zero_cell and self.measure != "AS":  # the arcsine difference has no zero-cell convention
             rows.append(f"Zero cells: {self.zero_cell}")
         if self.mh_tests is not None:
             rows.extend(str(self.mh_tests).splitlines())
