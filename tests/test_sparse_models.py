@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from mscmeta.engine.binary import meta_binary
 from mscmeta.engine.options import BinaryOptions
+from mscmeta.plots.intervals import model_comparison_plot
 from mscmeta.review.mortality import ARM_COLUMNS
 from mscmeta.review import sparse, tables
 from mscmeta.review.display import show_table
@@ -106,3 +108,14 @@ def test_the_section_displays_in_the_report_format(section):
     assert tables.fragility_spec(frag).title == "Fragility index of the pooled result (MH, RevMan 0.5 correction): 12"
     assert "Note" not in shown.split("\n")[0]  # no empty Note column
     assert sparse.sparse_models_caption(table).startswith("Pooled mortality odds ratio")
+
+
+def test_the_figure_has_one_row_per_model_on_a_log_axis(section):
+    table, _ = section
+    fig = model_comparison_plot(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == table["model"].tolist()
+    assert ax.get_xscale() == "log"
+    drawn = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if len(c.get_offsets())])
+    assert sorted(drawn) == pytest.approx(sorted(table["estimate"]))
+    plt.close(fig)

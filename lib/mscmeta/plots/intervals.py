@@ -150,16 +150,22 @@ def model_comparison_plot(table: pd.DataFrame, width: float = style.PAGE_WIDTH *
     n = len(table)
     fig, ax = plt.subplots(figsize=(width, 0.6 + 0.17 * max(n, 1)))
     text_at = blended_transform_factory(ax.transAxes, ax.transData)
+    points = []
     for y, r in enumerate(table.itertuples(index=False)):
         if not np.isfinite(r.estimate):
             ax.text(0.5, y, "not estimable", fontsize=5.5, color=style.GREY, va="center", ha="center", transform=text_at)
             continue
         primary = r.group == "primary"
-        colour = style.POOLED_COLOUR if primary else style.MSC_COLOUR
-        ax.plot([r.ci_low, r.ci_high], [y, y], color=colour, lw=0.8)
-        ax.plot([r.estimate], [y], marker="D" if primary else FAMILY_MARKERS.get(r.family, "o"), color=colour, ms=3.5)
+        ax.plot([r.ci_low, r.ci_high], [y, y], color=style.POOLED_COLOUR if primary else style.MSC_COLOUR, lw=0.8)
+        points.append({"y": y, "estimate": r.estimate, "kind": "primary" if primary else str(r.family)})
         if primary:
             ax.axvspan(r.ci_low, r.ci_high, color=style.GREY, alpha=0.15, lw=0)
+    if points:
+        kinds = sorted({p["kind"] for p in points})
+        sns.scatterplot(data=pd.DataFrame(points), x="estimate", y="y", style="kind", hue="kind", s=14, linewidth=0,
+                        markers={k: "D" if k == "primary" else FAMILY_MARKERS.get(k, "o") for k in kinds},
+                        palette={k: style.POOLED_COLOUR if k == "primary" else style.MSC_COLOUR for k in kinds},
+                        legend=False, ax=ax, zorder=3)
     ax.axvline(1.0, color="black", lw=0.6)
     measure = str(table["measure"].iloc[0]) if n else "OR"
     log_ratio_axis(ax, *ratio_limits(table[["ci_low", "ci_high"]].to_numpy(float)))
