@@ -267,7 +267,7 @@ def _fragility_sentences(frag: pd.DataFrame, data: pd.DataFrame) -> list[str]:
             f"{becomes} ({int(fi)} of {patients} patients).")
     if in_dz:
         text += (f" {in_dz} of these changes fall in studies without any death in either arm, which the RevMan "
-                 "convention leaves out of the pooled odds ratio until they have a death: with sparse deaths the "
+                 "convention leaves out of the pooled estimate until they have a death: with sparse deaths the "
                  "index depends on how such studies are pooled, a caveat of the index itself.")
     return [text]
 
@@ -285,6 +285,6 @@ def sparse_markdown(table: pd.DataFrame, fragility: pd.DataFrame, data: pd.DataF
                "For this review, whether the mortality effect is statistically significant depends on the model for "
                "sparse data")
     sentences.append(f"{verdict}; its size does: OR {ok['estimate'].min():.2f} to {ok['estimate'].max():.2f} across "
-                     f"the models, around the primary {fmt_ci(primary['estimate'], primary['ci_low'], primary['ci_high'])}."
+                     f"the models, around the primary convention's {fmt_ci(primary['estimate'], primary['ci_low'], primary['ci_high'])}."
                      f" It rests on {deaths} deaths in {len(data)} studies.")
     return "\n\n".join(sentences) + "\n"
