@@ -183,6 +183,23 @@ def test_begg_exact_and_tied_against_metafor_501():
     assert "ties" in res.method
 
 
+def test_begg_stays_exact_above_100_studies():
+    """metafor ranktest always asks cor.test for the exact p-value (no switch at k = 100).
+
+    R 4.2.2, metafor 3.8.1: ``i <- 1:150; vi <- 0.02 + 0.003*i + 0.0007*((i*37) %% 11);
+    yi <- 0.2 + 0.5*vi + 0.25*sin(1.3*i); ranktest(yi, vi)`` gives tau 0.141834451901566,
+    p 0.00989034932228749 (exact); the normal approximation
+    (``cor.test(..., exact=FALSE)``) would give 0.0100069045691094.
+    """
+    i = np.arange(1, 151)
+    vi = 0.02 + 0.003 * i + 0.0007 * ((i * 37) % 11)
+    yi = 0.2 + 0.5 * vi + 0.25 * np.sin(1.3 * i)
+    res = begg_test(yi, vi)
+    assert res.coefficient == pytest.approx(0.141834451901566, rel=1e-12)
+    assert res.p_value == pytest.approx(0.00989034932228749, rel=1e-9)
+    assert "exact" in res.method
+
+
 # --------------------------------------------------------------------------- Peters and Harbord
 
 
@@ -337,6 +354,22 @@ def test_trim_and_fill_forced_side_metafor_501(model, estimator, side, k0, estim
         assert taf.p_k0 == pytest.approx(p_k0)
 
 
+def test_trim_and_fill_se_k0_is_nan_when_its_variance_is_negative():
+    """metafor reports se.k0 = NaN (sqrt of a negative variance), not 0.
+
+    R 4.2.2, metafor 3.8.1: ``trimfill(rma(yi, vi, method="EE"), estimator="L0", side="right")``
+    with the data below gives k0 0, se.k0 NaN, estimate 0.309396108478677; ``side="left"``
+    gives k0 4, se.k0 1.69298009989949.
+    """
+    yi = [0.10, 0.25, 0.32, 0.41, 0.55, 0.70, 0.95, 1.30]
+    vi = [0.010, 0.020, 0.030, 0.045, 0.060, 0.080, 0.110, 0.150]
+    right = trim_and_fill(yi, vi, estimator="L0", side="right")
+    assert right.k0 == 0 and np.isnan(right.se_k0)
+    assert right.estimate == pytest.approx(0.309396108478677, rel=1e-12)
+    left = trim_and_fill(yi, vi, estimator="L0", side="left")
+    assert left.k0 == 4 and left.se_k0 == pytest.approx(1.69298009989949, rel=1e-12)
+
+
 def test_trim_and_fill_measure_and_caveat(bcg_rr):
     yi, vi = bcg_rr
     taf = trim_and_fill(yi[:8], vi[:8], measure="RR")
@@ -393,13 +426,13 @@ def test_asymmetry_tests_of_a_binary_or_result():
 
 def test_meta_regression_engine_matches_metafor(bcg_rr):
     """The engine behind regtest(model="rma") and trim-and-fill's side choice (private helper)."""
-    from mscmeta.engine.bias import _metareg
+    from mscmeta.engine.metareg import metareg_fit
     from mscmeta.engine.tau2 import estimate_tau2
 
     yi, vi = bcg_rr
     ablat = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33])  # dat.bcg absolute latitude
     year = np.array([1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976])
-    fit = _metareg(yi, vi, np.column_stack([np.ones(13), ablat, year]), "REML")
+    fit = metareg_fit(yi, vi, np.column_stack([np.ones(13), ablat, year]), "REML")
     se = np.sqrt(np.diag(fit["vb"]))
     # metafor docs/reference/rma.uni.html, rma(yi, vi, mods = ~ ablat + year): tau^2 0.1108;
     # intrcpt -3.5455 (se 29.0959), ablat -0.0280 (se 0.0102), year 0.0019 (se 0.0147)
@@ -407,7 +440,7 @@ def test_meta_regression_engine_matches_metafor(bcg_rr):
     assert fit["beta"] == pytest.approx([-3.5455, -0.0280, 0.0019], abs=PRINTED4)
     assert se == pytest.approx([29.0959, 0.0102, 0.0147], abs=PRINTED4)
     # metafor docs/reference/confint.rma.html, mods = ~ ablat: residual tau^2 0.0764
-    assert _metareg(yi, vi, np.column_stack([np.ones(13), ablat]), "REML")["tau2"] == pytest.approx(0.0764, abs=PRINTED4)
+    assert metareg_fit(yi, vi, np.column_stack([np.ones(13), ablat]), "REML")["tau2"] == pytest.approx(0.0764, abs=PRINTED4)
     # intercept only: identical to the pooling engine's estimators (same metafor stopping rules)
     for method in ("DL", "REML", "PM", "SJ", "HE", "ML", "EB"):
-        assert _metareg(yi, vi, np.ones((13, 1)), method)["tau2"] == pytest.approx(estimate_tau2(yi, vi, method).tau2, rel=1e-12)
+        assert metareg_fit(yi, vi, np.ones((13, 1)), method)["tau2"] == pytest.approx(estimate_tau2(yi, vi, method).tau2, rel=1e-12)

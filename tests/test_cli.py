@@ -168,3 +168,102 @@ def test_help_lists_peto_wherever_it_is_accepted(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "OR, RR, RD or PETO" in text and "MH, IV or Peto" in text
     assert "--forest" in text and "--labels" in text
+
+
+# --------------------------------------------------------------------------- models for sparse data
+
+SPARSE = HEADER.replace("n_c\n", "n_c,design\n") + "".join(f"{s},{a},{n1},{c},{n2},{g}\n" for s, a, n1, c, n2, g in [
+    ("adas", 3, 10, 6, 10, "RCT"), ("dilogo", 10, 20, 16, 20, "RCT"), ("haberle", 1, 5, 10, 18, "NRS"),
+    ("lanzoni", 2, 12, 7, 12, "RCT"), ("leng", 0, 7, 1, 3, "NRS"), ("meng", 0, 9, 0, 9, "RCT"),
+    ("shi", 0, 65, 0, 35, "RCT"), ("shu", 0, 12, 3, 29, "RCT"), ("xu", 2, 26, 6, 18, "NRS"),
+    ("zhu", 0, 29, 2, 29, "NRS")])
+
+
+@pytest.fixture
+def sparse_csv(tmp_path) -> Path:
+    path = tmp_path / "primary.csv"
+    path.write_text(SPARSE)
+    return path
+
+
+@pytest.mark.parametrize(("model", "log_or"), [
+    # metafor 3.8-1 rma.glmm on these data (tests/test_glmm.py::test_primary_scenario_matches_metafor)
+    ("UM.FS", -1.72239961587732), ("CM.AL", -0.922620856705346), ("CM.EL", -1.65726058504974),
+])
+def test_glmm_json(capsys, sparse_csv, model, log_or):
+    code, out, err = run(capsys, "pool", str(sparse_csv), "--method", "glmm", "--glmm", model, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert all(key in d for key in JSON_KEYS) and d["method"] == "GLMM" and d["glmm_model"] == model
+    assert d["log_estimate"] == pytest.approx(log_or, rel=1e-4) and d["k"] == 8
+
+
+def test_bayes_json_and_text(capsys, sparse_csv):
+    code, out, _ = run(capsys, "pool", str(sparse_csv), "--method", "BAYES", "--tau-prior", "turner-mortality", "--json")
+    d = json.loads(out)
+    assert code == 0 and all(key in d for key in JSON_KEYS) and d["method"] == "BAYES"
+    # bayesmeta 3.4 (tests/test_bayes.py::test_primary_scenario_against_bayesmeta): median mu -1.5820770134,
+    # P(mu < 0) 0.999981381479
+    assert d["log_estimate"] == pytest.approx(-1.5820770134, abs=1e-5)
+    assert d["prob_below_1"] == pytest.approx(0.999981381479, abs=1e-6) and "prob_below_0_8" in d
+    code, out, _ = run(capsys, "pool", str(sparse_csv), "--method", "bayes", "--tau-prior", "halfcauchy:0.5",
+                       "--mu-prior", "normal:0:4")
+    assert code == 0 and "halfcauchy(scale=0.5)" in out and "normal(mean=0, sd=4)" in out
+
+
+def test_continuity_correction_options(capsys, sparse_csv):
+    code, out, _ = run(capsys, "pool", str(sparse_csv), "--add", "0.5", "--to", "all", "--correction",
+                       "treatment-arm", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["zero_cell"] == "revman treatment-arm add=0.5 to=all"
+    code, out, _ = run(capsys, "pool", str(sparse_csv), "--measure", "AS", "--json")
+    assert code == 0 and json.loads(out)["method"] == "IV" and json.loads(out)["k"] == 10
+
+
+def test_subgroups_both_tests(capsys, sparse_csv):
+    args = ["pool", str(sparse_csv), "--subgroup-column", "design", "--method", "IV", "--model", "random",
+            "--tau2", "REML"]
+    code, out, _ = run(capsys, *args, "--json")
+    separate = json.loads(out)
+    assert code == 0 and set(separate["subgroups"]) == {"RCT", "NRS"}
+    assert separate["between_test"] == "separate tau2 per subgroup (RevMan)"
+    code, out, _ = run(capsys, *args, "--tau2-common", "--json")
+    common = json.loads(out)
+    assert common["between_test"] == "common tau2 (metafor mods = ~ factor)" and common["tau2_common"] == 0.0
+    code, out, _ = run(capsys, *args, "--tau2-common")
+    assert code == 0 and "Test for subgroup differences (common tau2" in out
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--method", "GLMM", "--add", "0.5"], "--add does not apply to --method GLMM"),
+    (["--method", "GLMM", "--measure", "RR"], "--method GLMM pools odds ratios"),
+    (["--method", "GLMM", "--glmm", "UM.XX"], "unknown GLMM model 'UM.XX'"),
+    (["--method", "BAYES", "--hksj"], "--hksj does not apply to --method BAYES"),
+    (["--method", "BAYES", "--tau-prior", "gamma:1"], "unknown prior"),
+    (["--method", "BAYES", "--measure", "RD"], "measure must be one of OR, RR"),
+    (["--method", "BAYES", "--mu-prior", "flat"], "--mu-prior must be normal:MEAN:SD"),
+    (["--tau-prior", "halfnormal:0.5"], "--tau-prior does not apply to --method MH"),
+    (["--glmm", "CM.EL"], "--glmm does not apply to --method MH"),
+    (["--tau2-common"], "--tau2-common applies to a subgroup analysis"),
+    (["--subgroup-column", "design", "--tau2-common"], "applies to random-effects models"),
+    (["--subgroup-column", "nope"], "missing subgroup column 'nope'"),
+    (["--to", "some"], "unknown to 'some'"),
+    (["--correction", "empirical"], "unknown correction 'empirical'"),
+    (["--measure", "AS", "--add", "0.5"], "arcsine difference needs no continuity correction"),
+    (["--method", "GLMM", "--forest", "f.svg"], "--forest does not apply to --method GLMM"),
+    (["--method", "BAYES", "--forest", "f.svg"], "--forest does not apply to --method BAYES"),
+    (["--subgroup-column", "design", "--forest", "f.svg"], "it does not apply with --subgroup-column"),
+])
+def test_new_options_refused_clearly(capsys, sparse_csv, args, fragment):
+    code, out, err = run(capsys, "pool", str(sparse_csv), *args)
+    assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err, err
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["pool", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--glmm", "UM.FS, UM.RS, CM.EL, CM.AL", "--tau-prior", "turner-mortality", "--mu-prior", "--add",
+                   "--to", "only0, if0all, all, none", "--correction", "treatment-arm", "--subgroup-column",
+                   "--tau2-common", "GLMM", "BAYES", "AS"):
+        assert option in text, option

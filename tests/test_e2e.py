@@ -30,14 +30,14 @@ EXPECTED_TABLES = (
     "secondary_outcomes.csv", "adverse_events.csv",
     "influence_mortality.csv", "cumulative_mortality.csv", "small_study_tests.csv", "what_would_it_take.csv",
     "claims.csv", "headline.csv", "characteristics.csv", "study_flow.csv", "scenario_definition.csv",
-    "prisma_checklist.csv",
+    "prisma_checklist.csv", "sparse_models_mortality.csv", "fragility_mortality.csv",
     "cumulative_by_date.csv", "updated_pooled.csv", "updated_studies.csv", "tsa.csv", "tsa_looks.csv",
     "summary_of_findings.csv", "claims_updated.csv", "missing_deaths.csv", "certainty_assessment.csv",
     "updated_period_subgroups.csv",
 )
 EXPECTED_FIGURES = (
     "prisma_flow", "prisma_flow_ours", "forest_mortality", "sensitivity_mortality", "cumulative_mortality", "funnel_mortality",
-    "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview",
+    "forest_subgroup_severity", "forest_subgroup_doses", "secondary_overview", "sparse_models_mortality",
     "cumulative_by_date", "forest_updated", "tsa_mortality",
 )
 

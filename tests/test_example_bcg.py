@@ -261,12 +261,15 @@ def test_result_object_api(bcg):
     assert list(d) == [
         "k", "estimate", "ci_low", "ci_high", "log_estimate", "se", "z", "p_value", "Q", "Q_df", "Q_p", "I2", "H2",
         "tau2", "tau2_ci_low", "tau2_ci_high", "pi_low", "pi_high", "measure", "method", "model", "tau2_method",
-        "zero_cell", "hksj", "df", "level",
+        "zero_cell", "hksj", "df", "level", "cmh", "cmh_p", "tarone", "tarone_df", "tarone_p",
     ]
     json.dumps(d, allow_nan=False)
     assert d["tau2_ci_low"] is None and d["pi_low"] is None and d["tau2_method"] is None
+    # CMH and Tarone beside MH odds ratios only (metafor rma.mh prints them for measure="OR":
+    # CMH = 135.688943723906, Tarone X^2 = 171.756672993871, df 12; see tests/test_mh_tests.py)
+    assert d["cmh"] == pytest.approx(135.688943723906, rel=1e-9) and d["tarone_df"] == 12
     rd = meta_binary(bcg, measure="RD", method="MH").to_dict()
-    assert rd["log_estimate"] is None and rd["estimate"] < 0
+    assert rd["log_estimate"] is None and rd["estimate"] < 0 and "cmh" not in rd
 
 
 def test_refit_reproduces_and_subsets(bcg):

@@ -121,3 +121,32 @@ def test_revman_mh_risk_difference_corrects_only_the_variance():
     r = (ac * bc * n2c**3 + cc * dc * n1c**3) / (n1c * n2c * (n1c + n2c) ** 2)
     assert res.se**2 == pytest.approx(r.sum() / w.sum() ** 2, rel=1e-13)
     assert res.k == 3  # RevMan keeps the double-zero study for the RD
+
+
+# Six tables; the fifth has events in every patient of both arms (6/6 vs 5/5).
+ALL_EVENTS = frame([2, 5, 0, 4, 6, 3], [8, 7, 8, 11, 0, 17], [4, 5, 1, 6, 5, 7], [6, 6, 8, 9, 0, 12])
+
+
+def test_mh_risk_ratio_keeps_tables_with_events_in_every_patient():
+    """metafor rma.mh keeps such a table (drop00 = c(TRUE, FALSE)); it carries weight for the RR.
+
+    R 4.2.2, metafor 3.8.1: ``rma.mh(measure="RR", ai, n1i, ci, n2i)`` on the six tables:
+    log RR -0.407281591223754, SE 0.215708347782603, QE 1.388949216118974, k 6 (5 with yi);
+    without the fifth table: -0.532274532691608, SE 0.283285963745632.
+    """
+    res = meta_binary(ALL_EVENTS, measure="RR", method="MH", zero_cell="none")
+    assert res.estimate == pytest.approx(-0.407281591223754, rel=1e-12)
+    assert res.se == pytest.approx(0.215708347782603, rel=1e-12)
+    assert res.Q == pytest.approx(1.388949216118974, rel=1e-12) and res.Q_df == 4
+    assert res.k == 6 and bool(res.studies["estimable"].iloc[4])
+    assert "in the MH weights" in res.studies["note"].iloc[4]
+    without = meta_binary(ALL_EVENTS.drop(index=4), measure="RR", method="MH", zero_cell="none")
+    assert without.estimate == pytest.approx(-0.532274532691608, rel=1e-12)
+    # OR, RD and Peto: R rma.mh(measure="OR") -0.786567946767787 (SE 0.413131479276725),
+    # rma.mh(measure="RD") -0.1378207214219455 (SE 0.0705711454856449), rma.peto -0.745579060708772
+    odds = meta_binary(ALL_EVENTS, measure="OR", method="MH", zero_cell="none")
+    assert (odds.estimate, odds.se) == pytest.approx((-0.786567946767787, 0.413131479276725), rel=1e-12)
+    rd = meta_binary(ALL_EVENTS, measure="RD", method="MH", zero_cell="none")
+    assert (rd.estimate, rd.se) == pytest.approx((-0.1378207214219455, 0.0705711454856449), rel=1e-12)
+    peto = meta_binary(ALL_EVENTS, method="Peto", zero_cell="none")
+    assert peto.estimate == pytest.approx(-0.745579060708772, rel=1e-12)

@@ -117,3 +117,47 @@ def test_subgroup_order_does_not_change_results(bcg):
     assert a.Q_between == pytest.approx(b.Q_between, rel=1e-10)
     for name in a.subgroups:
         assert a.subgroups[name].estimate == pytest.approx(b.subgroups[name].estimate, rel=1e-12)
+
+
+@pytest.mark.parametrize(("method", "qm", "qm_p", "tau2", "estimates"), [
+    # R 4.2.2, metafor 3.8.1: rma(yi, vi, mods = ~ factor(alloc), data=escalc("RR", dat.bcg), method=m);
+    # subgroup estimates from rma(yi, vi, data=subset, tau2=<common tau2>)
+    ("REML", 1.767513041773, 0.41322769394331, 0.361502855889479,
+     {"alternate": (-0.517955810531561, 0.44119400081867), "random": (-0.965774034173421, 0.267243862472841),
+      "systematic": (-0.428917662876644, 0.344945051809233)}),
+    ("DL", 1.43491245192235, 0.487992019883142, 0.559568750127703,
+     {"alternate": (-0.512530155547725, 0.542122205020838), "random": (-0.990525495066523, 0.31810127677676),
+      "systematic": (-0.408299342459161, 0.414170292901791)}),
+])
+def test_common_tau2_test_equals_metafor_mods(bcg, method, qm, qm_p, tau2, estimates):
+    sg = subgroup_analysis(bcg, "alloc", measure="RR", method="IV", model="random", tau2_method=method,
+                           tau2_common=True)
+    assert sg.Q_between == pytest.approx(qm, rel=1e-6) and sg.df_between == 2
+    assert sg.p_between == pytest.approx(qm_p, rel=1e-6)
+    assert sg.tau2_common == pytest.approx(tau2, rel=1e-6)
+    for name, (est, se) in estimates.items():
+        assert (sg.subgroups[name].estimate, sg.subgroups[name].se) == pytest.approx((est, se), rel=1e-6)
+        assert sg.subgroups[name].tau2 == pytest.approx(tau2, rel=1e-6)
+    frame = sg.summary_frame()
+    assert set(frame["between_test"]) == {"common tau2 (metafor mods = ~ factor)"}
+    # the RevMan test with separate tau2 per subgroup, REML: 1.86144614123119 (computed in R from the
+    # three separate rma(method="REML") fits); named differently
+    if method == "REML":
+        separate = subgroup_analysis(bcg, "alloc", measure="RR", method="IV", model="random", tau2_method="REML")
+        assert separate.Q_between == pytest.approx(1.86144614123119, rel=1e-6)
+        assert set(separate.summary_frame()["between_test"]) == {"separate tau2 per subgroup (RevMan)"}
+
+
+def test_common_tau2_knapp_hartung_f_test(bcg):
+    """metafor: rma(yi, vi, mods = ~ factor(alloc), method="REML", test="knha"): QM 0.966219985592622
+    (F(2, 10)), p 0.413384043387496."""
+    sg = subgroup_analysis(bcg, "alloc", measure="RR", method="IV", model="random", tau2_method="REML", hksj=True,
+                           tau2_common=True)
+    assert sg.Q_between == pytest.approx(0.966219985592622, rel=1e-6)
+    assert sg.p_between == pytest.approx(0.413384043387496, rel=1e-6)
+    assert sg.between_dist == "F(2, 10)" and "F(2, 10) test" in sg.test_name()
+
+
+def test_common_tau2_is_refused_for_fixed_effect(bcg):
+    with pytest.raises(DataError, match="applies to random-effects models"):
+        subgroup_analysis(bcg, "alloc", measure="RR", tau2_common=True)

@@ -46,9 +46,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from mscmeta.engine.options import TAU2_METHODS, UNIROOT_TOL, normalise_tau2_method
+from mscmeta.engine.metareg import metareg_fit
+from mscmeta.engine.options import normalise_tau2_method
 from mscmeta.engine.pooling import fixed_effect, random_effects
-from mscmeta.engine.tau2 import LL_TOL, MAXITER, THRESHOLD, r_uniroot, tau2_max_default
 from mscmeta.engine.validation import DataError, check_level, validate_effects
 
 __all__ = [
@@ -159,117 +159,6 @@ def _wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
     dof = X.shape[0] - X.shape[1]
     s2 = float(np.sum(w * resid**2) / dof)
     return beta, s2 * inv, dof
-
-
-def _projection(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(X'WX)⁻¹`` and ``P = W - W X (X'WX)⁻¹ X'W`` (metafor's P matrix)."""
-    W = np.diag(w)
-    inv = np.linalg.inv(X.T @ W @ X)
-    return inv, W - W @ X @ inv @ X.T @ W
-
-
-def _qe(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
-    _, P = _projection(X, 1.0 / (v + tau2))
-    return float(y @ P @ y)
-
-
-def _tau2_metareg(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> float:
-    """tau² of a mixed-effects meta-regression, as metafor ``rma.uni(mods=X, method=...)``.
-
-    DL, HE and SJ are the closed forms of ``rma.uni`` (SJ starts from the ML variance of
-    ``yi``); PM is the root of the generalised Q equation ``y'Py = k - p`` found with R's
-    ``uniroot`` (:func:`mscmeta.engine.tau2.r_uniroot`, same tolerance and upper bound as
-    metafor); ML, REML and EB use metafor's Fisher-scoring updates started at max(0, HE),
-    stopping when the change is at most 1e-5 (metafor ``threshold``), with step halving
-    and, for ML/REML, metafor's check that the likelihood at tau² = 0 is not larger.
-    Using metafor's stopping rules reproduces its numbers, not just its estimator.
-    Estimates are truncated at 0; with no residual degrees of freedom (k <= p) tau² is 0.
-    """
-    k, p = X.shape
-    if method == "FE" or k <= p:
-        # no residual degrees of freedom (e.g. a trim-and-fill step that keeps a single
-        # study): tau² is not estimable and taken as 0, as metafor rma.uni does for k = 1
-        return 0.0
-    inv_ols = np.linalg.inv(X.T @ X)
-    P_ols = np.eye(k) - X @ inv_ols @ X.T
-    he = float((y @ P_ols @ y - np.trace(P_ols @ np.diag(v))) / (k - p))
-    if method == "HE":
-        return max(0.0, he)
-    if method == "DL":
-        _, P = _projection(X, 1.0 / v)
-        return max(0.0, float((y @ P @ y - (k - p)) / np.trace(P)))
-    if method == "SJ":
-        tau2_0 = float(np.var(y))  # metafor: var(yi) * (k-1)/k
-        _, P = _projection(X, 1.0 / (v + tau2_0))
-        return max(0.0, tau2_0 * float(y @ P @ y) / (k - p))
-    if method == "PM":
-        target = k - p
-        f_low = _qe(0.0, y, v, X) - target
-        if f_low < 0:
-            return 0.0
-        upper = tau2_max_default(y)
-        f_up = _qe(upper, y, v, X) - target
-        if f_up > 0:
-            raise DataError(f"Paule-Mandel tau^2 of the regression test above the search bound {upper:g}; use another tau2_method")
-        root, _ = r_uniroot(lambda t: _qe(t, y, v, X) - target, 0.0, upper, tol=UNIROOT_TOL, maxiter=MAXITER,
-                            f_lower=f_low, f_upper=f_up)
-        return max(0.0, float(root))
-    if method in ("ML", "REML", "EB"):
-        tau2 = max(0.0, he)
-        change, it = THRESHOLD + 1.0, 0
-        while change > THRESHOLD:
-            it += 1
-            if it > MAXITER:
-                raise DataError(f"{method} estimation of tau^2 in the regression test did not converge "
-                                "(as metafor: 'Fisher scoring algorithm did not converge'); use another tau2_method")
-            old = tau2
-            w = 1.0 / (v + tau2)
-            _, P = _projection(X, w)
-            if method == "ML":
-                adj = (float(y @ P @ P @ y) - w.sum()) / float(np.sum(w**2))
-            elif method == "REML":
-                PP = P @ P
-                adj = (float(y @ PP @ y) - np.trace(P)) / np.trace(PP)
-            else:
-                adj = (float(y @ P @ y) * k / (k - p) - k) / w.sum()
-            while tau2 + adj < 0.0:
-                adj /= 2.0
-            tau2 += adj
-            change = abs(old - tau2)
-        if method in ("ML", "REML") and _loglik_metareg(y, v, X, 0.0, method) - _loglik_metareg(y, v, X, tau2, method) > LL_TOL \
-                and tau2 > THRESHOLD:
-            tau2 = 0.0
-        return max(0.0, tau2)
-    raise DataError(f"unknown tau2_method {method!r}; valid values: {', '.join(TAU2_METHODS)}")
-
-
-def _loglik_metareg(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, method: str) -> float:
-    """(Restricted) log-likelihood of the meta-regression, as in metafor's ``ll0check``."""
-    k, p = X.shape
-    w = 1.0 / (v + tau2)
-    inv, _ = _projection(X, w)
-    beta = inv @ (X.T @ (w * y))
-    rss = float(np.sum(w * (y - X @ beta) ** 2))
-    if method == "ML":
-        return float(-0.5 * k * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss)
-    logdet = float(np.linalg.slogdet(X.T @ (w[:, None] * X))[1])
-    return float(-0.5 * (k - p) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * logdet - 0.5 * rss)
-
-
-def _metareg(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, hksj: bool = False) -> dict:
-    """Fit a fixed/mixed-effects meta-regression; return beta, vb, tau2, dof (None for z tests)."""
-    tau2 = _tau2_metareg(y, v, X, method)
-    w = 1.0 / (v + tau2)
-    inv, _ = _projection(X, w)
-    beta = inv @ (X.T @ (w * y))
-    vb = inv
-    dof = None
-    if hksj:
-        k, p = X.shape
-        s2w = float(np.sum(w * (y - X @ beta) ** 2) / (k - p))
-        vb = s2w * inv
-        dof = k - p
-    return {"beta": beta, "vb": vb, "tau2": tau2, "dof": dof}
 
 
 # ---------------------------------------------------------------------------
@@ -428,7 +317,7 @@ def _egger_lm(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float) -> dict
 
 def _egger_rma(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, hksj: bool, level: float) -> dict:
     """Meta-regression with additive tau^2; z test on the slope (t with Knapp-Hartung)."""
-    fit = _metareg(y, v, X, method, hksj=hksj)
+    fit = metareg_fit(y, v, X, method, hksj=hksj)
     beta = fit["beta"]
     se = np.sqrt(np.diag(fit["vb"]))
     stat = float(beta[1] / se[1])
@@ -445,9 +334,10 @@ def begg_test(yi: ArrayLike, vi: ArrayLike, *, studies: Sequence[object] | None 
 
     Kendall's tau-b between the standardised deviates
     ``(yi - θ_FE) / √(vi - 1/Σwᵢ)`` and the variances ``vi`` (θ_FE the inverse-variance
-    fixed-effect estimate). As metafor (``cor.test(..., method="kendall", exact=TRUE)``):
-    the p-value is R's exact permutation p-value when there are no ties, otherwise the
-    normal approximation with the tie-corrected variance and no continuity correction.
+    fixed-effect estimate). As metafor (``cor.test(..., method="kendall", exact=TRUE)``,
+    whatever the number of studies): the p-value is R's exact permutation p-value when
+    there are no ties, otherwise the normal approximation with the tie-corrected variance
+    and no continuity correction (R falls back to it with a warning).
 
     Returns
     -------
@@ -465,7 +355,7 @@ def begg_test(yi: ArrayLike, vi: ArrayLike, *, studies: Sequence[object] | None 
     v_star = v - 1.0 / np.sum(w)
     y_star = (y - theta) / np.sqrt(v_star)
     ties = len(np.unique(y_star)) < k or len(np.unique(v)) < k
-    exact = not ties and k <= 100
+    exact = not ties
     res = stats.kendalltau(y_star, v, variant="b", method="exact" if exact else "asymptotic")
     asym = stats.kendalltau(y_star, v, variant="b", method="asymptotic")
     z = float(stats.norm.isf(asym.pvalue / 2.0) * np.sign(asym.statistic)) if asym.pvalue > 0 else float("inf")
@@ -750,11 +640,15 @@ def _trim_fill_side(y: np.ndarray, v: np.ndarray, method: str) -> str:
     if np.ptp(v) == 0:
         raise DataError("trim and fill cannot choose a side: all studies have the same variance; give side='left' or 'right'")
     X = np.column_stack([np.ones(len(y)), np.sqrt(v)])
-    return "right" if _metareg(y, v, X, method)["beta"][1] < 0 else "left"
+    return "right" if metareg_fit(y, v, X, method)["beta"][1] < 0 else "left"
 
 
 def _k0_estimate(signed: np.ndarray, k: int, estimator: str) -> tuple[float, float]:
-    """Duval & Tweedie's estimate of the number of missing studies and its standard error."""
+    """Duval & Tweedie's estimate of the number of missing studies and its standard error.
+
+    The standard error is NaN where its variance estimate is negative (e.g. L0 with a
+    strongly negative raw k0), as metafor's ``se.k0`` (R's ``sqrt`` of a negative number).
+    """
     if estimator == "R0":
         negative = -signed[signed < 0]
         k0_raw = (k - (negative.max() if negative.size else 0.0)) - 1.0
@@ -766,9 +660,11 @@ def _k0_estimate(signed: np.ndarray, k: int, estimator: str) -> tuple[float, flo
         k0_raw = k - 0.5 - np.sqrt(2.0 * k**2 - 4.0 * sr + 0.25)
     var_sr = (k * (k + 1.0) * (2.0 * k + 1.0) + 10.0 * k0_raw**3 + 27.0 * k0_raw**2 + 17.0 * k0_raw
               - 18.0 * k * k0_raw**2 - 18.0 * k * k0_raw + 6.0 * k**2 * k0_raw) / 24.0
-    if estimator == "L0":
-        return k0_raw, float(4.0 * np.sqrt(max(var_sr, 0.0)) / (2.0 * k - 1.0))
-    return k0_raw, float(2.0 * np.sqrt(max(var_sr, 0.0)) / np.sqrt((k - 0.5) ** 2 - k0_raw * (2.0 * k - k0_raw - 1.0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd_sr = np.sqrt(np.float64(var_sr))
+        if estimator == "L0":
+            return k0_raw, float(4.0 * sd_sr / (2.0 * k - 1.0))
+        return k0_raw, float(2.0 * sd_sr / np.sqrt(np.float64((k - 0.5) ** 2 - k0_raw * (2.0 * k - k0_raw - 1.0))))
 
 
 def _trim_iterations(y: np.ndarray, v: np.ndarray, method: str, estimator: str, maxiter: int) -> tuple[int, float, float]:
@@ -786,12 +682,11 @@ def _trim_iterations(y: np.ndarray, v: np.ndarray, method: str, estimator: str, 
         if it > maxiter:
             raise DataError("trim and fill did not converge")
         m = k - k0
-        beta = float(_metareg(y[:m], v[:m], ones[:m, None], method)["beta"][0])
+        beta = float(metareg_fit(y[:m], v[:m], ones[:m, None], method)["beta"][0])
         centred = y - beta
         signed = np.sign(centred) * stats.rankdata(np.abs(centred), method="ordinal")
         k0_raw, se_k0 = _k0_estimate(signed, k, estimator)
         k0 = min(int(max(0.0, float(np.round(k0_raw)))), k - 1)  # R round(): half to even
-        se_k0 = max(0.0, se_k0)
     return k0, se_k0, beta
 
 

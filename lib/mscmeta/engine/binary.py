@@ -42,10 +42,15 @@ Zero cells (``zero_cell``, see :mod:`mscmeta.engine.effects`)
 
 Counting studies
 ----------------
-``k`` counts the studies that enter the pooled estimate. A study without events (or with
-only events) in both arms adds nothing to a Mantel-Haenszel or Peto OR/RR and is reported
-as not estimable; metafor's ``rma.mh``/``rma.peto`` print ``k`` including such tables
-(e.g. 18 vs our 17 for dat.nielweise2007), with the same estimate and the same Q and df.
+``k`` counts the studies that enter the pooled estimate. Without a correction inside the
+estimator (``zero_cell="none"``), a study without events in both arms adds nothing to a
+Mantel-Haenszel or Peto OR or MH RR, and a study with only events in both arms adds nothing
+to an OR; these are reported as not estimable, while metafor's ``rma.mh``/``rma.peto``
+print ``k`` including such tables (e.g. 18 vs our 17 for dat.nielweise2007), with the same
+estimate and the same Q and df. A study with events in every patient of both arms does
+carry weight for the MH risk ratio (``ai n2i/Ni`` and ``ci n1i/Ni`` are not 0) and is kept,
+as in ``rma.mh``; it has no study-level estimate (``escalc(drop00=TRUE)``), so it is not in Q.
+Under the RevMan convention both kinds are "not estimable" and excluded.
 """
 
 from __future__ import annotations
@@ -56,7 +61,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mscmeta.engine.effects import StudyEffects, ZeroCellRule, double_zero_mask, study_effects, zero_cell_mask
+from mscmeta.engine.effects import (
+    ContinuityCorrection,
+    StudyEffects,
+    ZeroCellRule,
+    correction_note,
+    double_zero_mask,
+    study_effects,
+)
 from mscmeta.engine.heterogeneity import chi2_sf, cochran_q, i2_h2_fixed
 from mscmeta.engine.mantel_haenszel import PooledEstimate, mantel_haenszel, peto_odds_ratio
 from mscmeta.engine.options import BinaryOptions, resolve_tol
@@ -92,6 +104,9 @@ def meta_binary(
     prediction: bool = True,
     pi_df: str | None = None,
     control: Mapping[str, float] | None = None,
+    add: float | None = None,
+    to: str | None = None,
+    correction: str = "constant",
     options: BinaryOptions | None = None,
 ) -> MetaResult:
     """Meta-analysis of 2x2 counts: MH, Peto or inverse variance; fixed or random effects.
@@ -101,8 +116,9 @@ def meta_binary(
     data : DataFrame
         One row per study with columns ``study, events_t, n_t, events_c, n_c`` (or other
         names mapped through *columns*).
-    measure : {"OR", "RR", "RD", "PETO"}
-        Effect measure (case-insensitive). ``"PETO"`` implies ``method="Peto"``.
+    measure : {"OR", "RR", "RD", "PETO", "AS"}
+        Effect measure (case-insensitive). ``"PETO"`` implies ``method="Peto"``, ``"AS"``
+        (arcsine difference) ``method="IV"``.
     method : {"MH", "IV", "Peto"}
         Pooling method (see the module docstring).
     model : {"fixed", "random"}
@@ -133,6 +149,14 @@ def meta_binary(
     control : mapping, optional
         ``{"tol": ...}`` root-search tolerance for PM and the Q-profile interval
         (default metafor's ``.Machine$double.eps^0.25``).
+    add, to : float, {"only0", "if0all", "all", "none"}, optional
+        Continuity correction as metafor's ``add``/``to`` (default: the zero-cell
+        convention's own, 0.5 to ``"only0"``); under ``zero_cell="revman"`` it also enters
+        the MH/Peto estimator, under ``"none"`` only the study estimates
+        (:mod:`mscmeta.engine.effects`).
+    correction : {"constant", "treatment-arm"}
+        ``"treatment-arm"``: Sweeting, Sutton & Lambert (2004), ``2 add`` split between the
+        arms in proportion to their sizes (R ``meta`` ``incr="TACC"``).
     options : BinaryOptions, optional
         All of the options above as one validated object
         (:class:`mscmeta.engine.options.BinaryOptions`); when given, it is used as it is and
@@ -152,7 +176,8 @@ def meta_binary(
         options = BinaryOptions(
             measure=measure, method=method, model=model, tau2_method=tau2_method, hksj=hksj, zero_cell=zero_cell,
             keep_double_zero=keep_double_zero, level=level, rd_variance=rd_variance, prediction=prediction,
-            pi_df=pi_df if pi_df is not None else "metafor", tol=resolve_tol(control),
+            pi_df=pi_df if pi_df is not None else "metafor", tol=resolve_tol(control), add=add, to=to,
+            correction=correction,
         )
     elif not isinstance(options, BinaryOptions):
         raise DataError(f"options must be a BinaryOptions, got {type(options).__name__}")
@@ -169,11 +194,17 @@ def _refit_binary(opts: BinaryOptions):
     return refit
 
 
+def _correction_part(cc: ContinuityCorrection, incs, i: int, what: str) -> str:
+    return f"{correction_note(cc, incs[0][i], incs[1][i])}{what}"
+
+
 def _notes_for_studies(
     effects, rule: ZeroCellRule, method: str, measure: str, pooled: np.ndarray, corrected_in_pool: np.ndarray,
-    dz: np.ndarray, a: np.ndarray, c: np.ndarray,
+    dz: np.ndarray, a: np.ndarray, c: np.ndarray, pool_incs=None,
 ) -> list[str]:
     notes = []
+    study_cc = rule.peto_study if measure == "PETO" else rule.study
+    pool_cc = rule.pool if method == "MH" else rule.peto_pool
     for i in range(len(pooled)):
         parts = []
         what = "no events in either arm" if (a[i] == 0 and c[i] == 0) else "all participants had the event in both arms"
@@ -182,16 +213,17 @@ def _notes_for_studies(
         else:
             if dz[i]:
                 parts.append(what)
-            if method == "MH" and corrected_in_pool[i]:
-                parts.append("0.5 added to each cell for the study variance and the MH variance" if measure == "RD"
-                             else "0.5 added to each cell (study estimate and MH estimator)")
+            if corrected_in_pool[i]:
+                parts.append(_correction_part(pool_cc, pool_incs, i, " for the study variance and the MH variance"
+                                              if measure == "RD" else f" (study estimate and {method} estimator)"))
             elif effects.corrected[i]:
                 if measure == "RD" and rule.rd_raw_estimate:
-                    parts.append("0.5 added to each cell for the study variance")
+                    tail = " for the study variance"
                 elif method in ("MH", "Peto"):
-                    parts.append(f"0.5 added to each cell for the study estimate only (not in the {method} estimator)")
+                    tail = f" for the study estimate only (not in the {method} estimator)"
                 else:
-                    parts.append("0.5 added to each cell")
+                    tail = ""
+                parts.append(_correction_part(study_cc, effects.increments, i, tail))
             if not effects.estimable[i]:
                 parts.append("no study-level estimate (dropped as in metafor escalc drop00); in the MH weights")
         notes.append("; ".join(parts))
@@ -208,6 +240,7 @@ class _Pooled:
     tau2_method: str | None
     notes: tuple[str, ...] = ()
     corrected_in_pool: np.ndarray | None = None
+    pool_increments: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _too_few(prefix: str, measure: str, k: int) -> DataError:
@@ -244,6 +277,7 @@ class _FixedMH:
     pooled: np.ndarray
     corrected_in_pool: np.ndarray
     notes: tuple[str, ...]
+    pool_increments: tuple[np.ndarray, np.ndarray]
 
 
 def _rd_variance_note(opts: BinaryOptions) -> str:
@@ -259,7 +293,12 @@ def _fixed_mh_or_peto(cells, dz: np.ndarray, effects: StudyEffects, rule: ZeroCe
     a, b, c, d = cells
     pooled = np.ones(a.size, dtype=bool)
     if rule.pool_drop00 and measure in ("OR", "RR", "PETO"):
-        pooled &= ~dz
+        # RevMan: both kinds of double-zero study are "not estimable". Without a correction
+        # inside the estimator (metafor rma.mh/rma.peto, drop00[2] = FALSE) nothing is
+        # dropped; a study contributes nothing only where every term of the estimator is 0:
+        # no events in either arm, or (OR, Peto) only events in both arms. A study with
+        # events in every patient of both arms carries weight for the MH risk ratio.
+        pooled &= ~(dz if rule.pool.active or measure != "RR" else (a == 0) & (c == 0))
     if not pooled.any():
         raise NotEstimableError(
             f"{prefix}no study has an estimable {measure if measure != 'PETO' else 'Peto OR'} "
@@ -267,21 +306,25 @@ def _fixed_mh_or_peto(cells, dz: np.ndarray, effects: StudyEffects, rule: ZeroCe
         )
     pa, pb, pc, pd_ = a[pooled], b[pooled], c[pooled], d[pooled]
     corrected_in_pool = np.zeros(a.size, dtype=bool)
+    incs = (np.zeros(a.size), np.zeros(a.size))
+    cc = rule.pool if opts.method == "MH" else rule.peto_pool
+    for full, part in zip(incs, cc.increments(pa, pb, pc, pd_)):
+        full[pooled] = part
+    corrected_in_pool[pooled] = cc.selected(pa, pb, pc, pd_)
     in_q = effects.estimable
     try:
         if opts.method == "MH":
-            corrected_in_pool[pooled] = zero_cell_mask(pa, pb, pc, pd_) & (rule.pool_add > 0)
-            fixed = mantel_haenszel(pa, pb, pc, pd_, measure, rd_variance=opts.rd_variance_used, add=rule.pool_add)
+            fixed = mantel_haenszel(pa, pb, pc, pd_, measure, rd_variance=opts.rd_variance_used, correction=cc)
             q_stats = cochran_q(effects.yi[in_q], effects.vi[in_q], estimate=fixed.estimate)
             notes = (_rd_variance_note(opts),) if measure == "RD" else ()
         else:
-            fixed = peto_odds_ratio(pa, pb, pc, pd_)
+            fixed = peto_odds_ratio(*cc.apply(pa, pb, pc, pd_))
             q_df = max(int(in_q.sum()) - 1, 0)
             q_stats = (fixed.Q, q_df, chi2_sf(fixed.Q, q_df) if q_df >= 1 else float("nan"))
             notes = ()
     except NotEstimableError as err:
         raise NotEstimableError(f"{prefix}{err}") from None
-    return _FixedMH(fixed, q_stats, pooled, corrected_in_pool, notes)
+    return _FixedMH(fixed, q_stats, pooled, corrected_in_pool, notes, incs)
 
 
 def _fixed_core(fit: _FixedMH, level: float) -> PooledIV:
@@ -301,7 +344,7 @@ def _pool_mh_or_peto(cells, dz: np.ndarray, effects: StudyEffects, rule: ZeroCel
     fit = _fixed_mh_or_peto(cells, dz, effects, rule, opts, prefix)
     if opts.model == "fixed":
         return _Pooled(_fixed_core(fit, opts.level), fit.pooled, fit.fixed.weights, None, fit.notes,
-                       fit.corrected_in_pool)
+                       fit.corrected_in_pool, fit.pool_increments)
     in_q = effects.estimable
     y, v = effects.yi[in_q], effects.vi[in_q]
     if y.size < 2:
@@ -317,13 +360,14 @@ def _pool_mh_or_peto(cells, dz: np.ndarray, effects: StudyEffects, rule: ZeroCel
         note = (f"random effects fitted to the study-level estimates with inverse-variance weights ({opts.method} "
                 "applies to the fixed-effect estimate only)")
         label = opts.tau2_method
-    return _Pooled(core, in_q.copy(), core.weights, label, (*fit.notes, note), fit.corrected_in_pool)
+    return _Pooled(core, in_q.copy(), core.weights, label, (*fit.notes, note), fit.corrected_in_pool,
+                   fit.pool_increments)
 
 
 def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: BinaryOptions, source: str | None) -> MetaResult:
     """Run the analysis described by normalised *opts* on validated counts."""
     measure, method, level = opts.measure, opts.method, opts.level
-    rule = ZeroCellRule.from_options(opts.zero_cell, opts.keep_double_zero)
+    rule = ZeroCellRule.from_options(opts.zero_cell, opts.keep_double_zero, opts.add, opts.to, opts.correction)
     ev_t, n_t, ev_c, n_c = counts["events_t"], counts["n_t"], counts["events_c"], counts["n_c"]
     cells = (ev_t, n_t - ev_t, ev_c, n_c - ev_c)
     n = ev_t.size
@@ -334,7 +378,9 @@ def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: BinaryOptio
         res = _pool_inverse_variance(effects, opts, prefix)
     else:
         res = _pool_mh_or_peto(cells, dz, effects, rule, opts, prefix)
-    notes = [rule.describe(), *res.notes]
+    convention = ("arcsine difference: no continuity correction, studies without events in both arms kept "
+                  "(metafor escalc measure AS)" if measure == "AS" else rule.describe())
+    notes = [convention, *res.notes]
     k = int(res.pooled.sum())
     if n > k:
         notes.append(f"{n - k} of {n} studies not estimable and not pooled")
@@ -347,7 +393,8 @@ def _analyse(labels: list[str], counts: dict[str, np.ndarray], opts: BinaryOptio
         "yi": effects.yi, "vi": effects.vi, "ci_low": lo, "ci_high": hi,
         "weight": weights_percent(res.weights, res.pooled, n),
         "estimable": res.pooled,
-        "note": _notes_for_studies(effects, rule, method, measure, res.pooled, corrected_in_pool, dz, cells[0], cells[2]),
+        "note": _notes_for_studies(effects, rule, method, measure, res.pooled, corrected_in_pool, dz, cells[0], cells[2],
+                                   res.pool_increments),
     }
     return make_result(
         res.core, table, measure=measure, method=method, model=opts.model,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mscmeta.engine.effects import NO_CORRECTION, ContinuityCorrection
 from mscmeta.engine.options import RD_VARIANCES
 from mscmeta.engine.validation import NotEstimableError
 
@@ -103,10 +104,16 @@ def mh_risk_ratio(ai, bi, ci, di) -> PooledEstimate:
         )
     est = float(np.log(r / s))
     var = ((n1 / n) * (n2 / n) * (a + c) - (a / n) * c).sum() / (r * s)
+    if not var > 0:
+        raise NotEstimableError(
+            "Mantel-Haenszel risk ratio has zero variance (every study has events in every patient of both arms); "
+            "no confidence interval can be computed"
+        )
     return PooledEstimate(estimate=est, se=float(np.sqrt(var)), weights=s_i)
 
 
-def mh_risk_difference(ai, bi, ci, di, variance: str = "sato", variance_add: float = 0.0) -> PooledEstimate:
+def mh_risk_difference(ai, bi, ci, di, variance: str = "sato",
+                       variance_correction: ContinuityCorrection = NO_CORRECTION) -> PooledEstimate:
     """Mantel-Haenszel risk difference.
 
     Parameters
@@ -116,19 +123,18 @@ def mh_risk_difference(ai, bi, ci, di, variance: str = "sato", variance_add: flo
         ``"greenland-robins"``: Greenland & Robins (1985),
         ``var = sum((ai bi n2i^3 + ci di n1i^3)/(n1i n2i Ni^2)) / sum(n1i n2i/Ni)^2``,
         as RevMan 5, Stata ``metan`` and R ``meta``.
-    variance_add : float
+    variance_correction : ContinuityCorrection
         RevMan 5 convention (R ``meta`` ``metabin`` with ``MH.exact=FALSE``): the estimate and
-        its weights ``n1i n2i/Ni`` use the raw counts, while the numerator of the
-        Greenland-Robins variance uses the counts of zero-cell studies with *variance_add*
-        added to every cell. 0 (default) uses the raw counts throughout.
+        its weights ``n1i n2i/Ni`` use the raw counts, while the variance uses the counts
+        corrected as given (RevMan: 0.5 added to every cell of zero-cell studies). The
+        default uses the raw counts throughout.
     """
     a, b, c, d, n1, n2, n = _cells(ai, bi, ci, di)
     w = n1 * (n2 / n)
     sw = w.sum()
     est = float((a * (n2 / n) - c * (n1 / n)).sum() / sw)
-    if variance_add:
-        inc = np.where((a == 0) | (b == 0) | (c == 0) | (d == 0), float(variance_add), 0.0)
-        a, b, c, d = a + inc, b + inc, c + inc, d + inc
+    if variance_correction.active:
+        a, b, c, d = variance_correction.apply(a, b, c, d)
         n1, n2, n = a + b, c + d, a + b + c + d
     if variance == "sato":
         num = est * (c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2).sum() + (
@@ -147,19 +153,19 @@ def mh_risk_difference(ai, bi, ci, di, variance: str = "sato", variance_add: flo
     return PooledEstimate(estimate=est, se=float(np.sqrt(var)), weights=w)
 
 
-def mantel_haenszel(ai, bi, ci, di, measure: str, rd_variance: str = "sato", add: float = 0.0) -> PooledEstimate:
-    """MH estimate with *add* added to every cell of zero-cell studies (RevMan 5: 0.5).
+def mantel_haenszel(ai, bi, ci, di, measure: str, rd_variance: str = "sato",
+                    correction: ContinuityCorrection = NO_CORRECTION) -> PooledEstimate:
+    """MH estimate with a continuity correction inside the estimator (RevMan 5: 0.5 added to
+    every cell of zero-cell studies; metafor ``rma.mh``: none, the default here).
 
     For OR and RR the corrected cells enter the estimate and its variance (RevMan 5, Stata
-    ``metan``, R ``meta`` ``MH.exact=FALSE``); for RD only the variance (see
-    :func:`mh_risk_difference`).
+    ``metan``, R ``meta`` ``MH.exact=FALSE``; metafor ``rma.mh(add=c(., a), to=c(., t))``);
+    for RD only the variance (see :func:`mh_risk_difference`).
     """
     if measure == "RD":
-        return mh_risk_difference(ai, bi, ci, di, variance=rd_variance, variance_add=add)
-    if add:
-        a, b, c, d = (np.asarray(x, dtype=float) for x in (ai, bi, ci, di))
-        inc = np.where((a == 0) | (b == 0) | (c == 0) | (d == 0), float(add), 0.0)
-        ai, bi, ci, di = a + inc, b + inc, c + inc, d + inc
+        return mh_risk_difference(ai, bi, ci, di, variance=rd_variance, variance_correction=correction)
+    if correction.active:
+        ai, bi, ci, di = correction.apply(ai, bi, ci, di)
     if measure == "OR":
         return mh_odds_ratio(ai, bi, ci, di)
     if measure == "RR":

@@ -12,7 +12,9 @@ Option meanings (metafor's vocabulary where metafor has the option)
 -------------------------------------------------------------------
 ``measure``
     ``"OR"`` odds ratio, ``"RR"`` risk ratio, ``"RD"`` risk difference, ``"PETO"`` Peto's
-    odds ratio (implies ``method="Peto"``). Ratios are analysed on the log scale.
+    odds ratio (implies ``method="Peto"``), ``"AS"`` arcsine (square-root) difference
+    (Rücker et al. 2009; pooled by inverse variance, so it implies ``method="IV"``). Ratios
+    are analysed on the log scale.
 ``method``
     ``"MH"`` Mantel-Haenszel, ``"IV"`` inverse variance, ``"Peto"`` Peto's one-step method.
 ``model``
@@ -31,6 +33,15 @@ Option meanings (metafor's vocabulary where metafor has the option)
     :mod:`mscmeta.engine.effects`.
 ``keep_double_zero``
     Keep studies without events (or with only events) in both arms, with 0.5 added.
+``add``, ``to``, ``correction``
+    Continuity correction (metafor ``add``/``to``; :mod:`mscmeta.engine.effects`): the
+    value added to the cells (default 0.5), which studies get it (:data:`ADD_TO`:
+    ``"only0"`` studies with a zero cell, ``"if0all"`` all studies if any has one,
+    ``"all"``, ``"none"``) and how it is split between the arms (:data:`CORRECTIONS`:
+    ``"constant"`` the same in every cell, ``"treatment-arm"`` Sweeting, Sutton & Lambert
+    2004). ``None`` keeps the zero-cell convention's own (0.5 to ``only0``); under
+    ``zero_cell="revman"`` the correction also enters the MH/Peto estimator, under
+    ``"none"``/``"escalc"`` only the study-level estimates.
 ``level``
     Confidence level as a fraction (95 is read as 0.95).
 ``rd_variance``
@@ -41,6 +52,14 @@ Option meanings (metafor's vocabulary where metafor has the option)
     (``"metafor"``: normal, t(k-1) after HKSJ; ``"k-1"``; ``"k-2"``).
 ``tol``
     Root-search tolerance (PM estimator, Q-profile interval); metafor's ``control$tol``.
+
+Vocabularies of the other models
+--------------------------------
+:data:`GLMM_MODELS` (metafor ``rma.glmm``: ``"UM.FS"``, ``"UM.RS"``, ``"CM.EL"``,
+``"CM.AL"``), :data:`TAU_PRIORS` and :data:`TURNER_COMPARISONS` (priors on the
+heterogeneity of :mod:`mscmeta.engine.bayes`), :data:`MODEL_METHODS` (the methods beyond
+:func:`~mscmeta.engine.binary.meta_binary` that the command line offers) and the subgroup
+tests :data:`SUBGROUP_TESTS`.
 """
 
 from __future__ import annotations
@@ -57,7 +76,7 @@ from mscmeta.engine.validation import DataError, check_level, normalise_choice
 # --------------------------------------------------------------------------- vocabulary
 
 #: Binary effect measures.
-MEASURES: tuple[str, ...] = ("OR", "RR", "RD", "PETO")
+MEASURES: tuple[str, ...] = ("OR", "RR", "RD", "PETO", "AS")
 #: Measures the Mantel-Haenszel method pools.
 MH_MEASURES: tuple[str, ...] = ("OR", "RR", "RD")
 #: Measures analysed on the log scale (reported exponentiated).
@@ -74,6 +93,22 @@ TAU2_METHODS: tuple[str, ...] = ("DL", "REML", "PM", "SJ", "HE", "ML", "EB")
 PI_DF_CHOICES: tuple[str, ...] = ("metafor", "k-1", "k-2")
 #: Variances of the Mantel-Haenszel risk difference.
 RD_VARIANCES: tuple[str, ...] = ("sato", "greenland-robins")
+#: Which studies get a continuity correction (metafor ``to``).
+ADD_TO: tuple[str, ...] = ("only0", "if0all", "all", "none")
+#: How a continuity correction is split between the arms.
+CORRECTIONS: tuple[str, ...] = ("constant", "treatment-arm")
+#: Binomial-normal GLMMs for the odds ratio (metafor ``rma.glmm`` models).
+GLMM_MODELS: tuple[str, ...] = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
+#: Families of priors on the heterogeneity tau of the Bayesian model.
+TAU_PRIORS: tuple[str, ...] = ("halfnormal", "halfcauchy", "turner-mortality", "uniform")
+#: Comparison types of Turner et al. (2015) for all-cause mortality (first = default).
+TURNER_COMPARISONS: tuple[str, ...] = (
+    "pharma-placebo", "pharma-pharma", "nonpharma-placebo", "nonpharma-pharma", "nonpharma-nonpharma",
+)
+#: Models the command line fits besides MH/IV/Peto: binomial-normal GLMMs and Bayesian random effects.
+MODEL_METHODS: tuple[str, ...] = ("GLMM", "BAYES")
+#: Tests for subgroup differences: separate tau^2 per subgroup (RevMan), common tau^2 (metafor mods).
+SUBGROUP_TESTS: tuple[str, ...] = ("separate-tau2", "common-tau2")
 
 #: Default tolerance of R's ``uniroot`` as metafor uses it (``.Machine$double.eps^0.25``).
 UNIROOT_TOL: float = float(np.finfo(float).eps ** 0.25)
@@ -83,6 +118,7 @@ MEASURE_ALIASES: dict[str, str] = {
     "rr": "RR", "risk-ratio": "RR", "risk ratio": "RR", "relative-risk": "RR", "relative risk": "RR",
     "rd": "RD", "risk-difference": "RD", "risk difference": "RD",
     "peto": "PETO", "peto-or": "PETO",
+    "as": "AS", "asd": "AS", "arcsine": "AS", "arcsine-difference": "AS",
 }
 METHOD_ALIASES: dict[str, str] = {
     "mh": "MH", "mantel-haenszel": "MH", "mantel haenszel": "MH",
@@ -113,6 +149,13 @@ PI_DF_ALIASES: dict[str, str] = {
     "k-1": "k-1", "t": "k-1",
     "k-2": "k-2", "riley": "k-2", "higgins": "k-2",
 }
+ADD_TO_ALIASES: dict[str, str] = {value: value for value in ADD_TO}
+CORRECTION_ALIASES: dict[str, str] = {
+    "constant": "constant", "cc": "constant", "revman": "constant",
+    "treatment-arm": "treatment-arm", "treatment": "treatment-arm", "tacc": "treatment-arm", "ta": "treatment-arm",
+    "sweeting": "treatment-arm",
+}
+GLMM_ALIASES: dict[str, str] = {m.lower(): m for m in GLMM_MODELS} | {m.lower().replace(".", "-"): m for m in GLMM_MODELS}
 RD_VARIANCE_ALIASES: dict[str, str] = {
     "sato": "sato", "sgr": "sato", "sato-greenland-robins": "sato",
     "greenland-robins": "greenland-robins", "gr": "greenland-robins", "revman": "greenland-robins",
@@ -149,6 +192,34 @@ def normalise_pi_df(value: object) -> str:
     return normalise_choice(value, "prediction-interval df (pi_df)", PI_DF_ALIASES, PI_DF_CHOICES)
 
 
+def normalise_glmm_model(value: object) -> str:
+    """Canonical GLMM model name (:data:`GLMM_MODELS`; ``"um.fs"`` and ``"UM-FS"`` accepted)."""
+    return normalise_choice(value, "GLMM model", GLMM_ALIASES, GLMM_MODELS)
+
+
+def normalise_add(value: object) -> float | None:
+    """The continuity-correction constant: ``None`` (the convention's own) or a number >= 0."""
+    if value is None:
+        return None
+    try:
+        add = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        add = float("nan")
+    if not (np.isfinite(add) and add >= 0) or isinstance(value, bool):
+        raise DataError(f"add must be a number >= 0 (e.g. 0.5), got {value!r}")
+    return add
+
+
+def normalise_to(value: object) -> str | None:
+    """Which studies get the correction: ``None`` or one of :data:`ADD_TO`."""
+    return None if value is None else normalise_choice(value, "to", ADD_TO_ALIASES, ADD_TO)
+
+
+def normalise_correction(value: object) -> str:
+    """How the correction is split between the arms (:data:`CORRECTIONS`)."""
+    return normalise_choice(value, "correction", CORRECTION_ALIASES, CORRECTIONS)
+
+
 def resolve_tol(control: Mapping[str, float] | None) -> float:
     """Root-search tolerance from a metafor-like ``control`` mapping (only ``tol`` is used)."""
     control = dict(control or {})
@@ -169,7 +240,12 @@ def _check_tol(value: object) -> float:
 
 
 def _peto_pairing(measure: str, method: str) -> tuple[str, str]:
-    """Peto's method pools odds ratios only; ``measure="PETO"`` implies it."""
+    """Peto's method pools odds ratios only; ``measure="PETO"`` implies it; the arcsine
+    difference is pooled by inverse variance (``"AS"`` with MH becomes IV)."""
+    if measure == "AS":
+        if method == "Peto":
+            raise DataError("the arcsine difference (measure 'AS') is pooled by inverse variance; use method='IV'")
+        return measure, "IV"
     if measure == "PETO" and method == "MH":
         method = "Peto"
     if method == "Peto":
@@ -177,6 +253,15 @@ def _peto_pairing(measure: str, method: str) -> tuple[str, str]:
             raise DataError(f"Peto's method pools odds ratios only; got measure {measure!r}")
         measure = "PETO"
     return measure, method
+
+
+def _correction_values(add: object, to: object, correction: object, measure: str) -> dict[str, Any]:
+    values = {"add": normalise_add(add), "to": normalise_to(to), "correction": normalise_correction(correction)}
+    custom = values["add"] is not None or values["to"] is not None or values["correction"] != "constant"
+    if custom and measure == "AS":
+        raise DataError("the arcsine difference needs no continuity correction (add, to and correction do not "
+                        "apply to measure 'AS')")
+    return values
 
 
 # --------------------------------------------------------------------------- the options object
@@ -210,6 +295,9 @@ class BinaryOptions:
     prediction: bool = True
     pi_df: str = "metafor"
     tol: float = UNIROOT_TOL
+    add: float | None = None
+    to: str | None = None
+    correction: str = "constant"
 
     def __post_init__(self) -> None:
         # validated in the order metafor-like calls list them, so the first bad option is named
@@ -232,7 +320,7 @@ class BinaryOptions:
             "measure": measure, "method": method, "model": model, "tau2_method": tau2, "hksj": bool(self.hksj),
             "zero_cell": zero_cell, "keep_double_zero": bool(self.keep_double_zero), "level": check_level(self.level),
             "rd_variance": rd_var, "prediction": bool(self.prediction), "pi_df": normalise_pi_df(self.pi_df),
-            "tol": _check_tol(self.tol),
+            "tol": _check_tol(self.tol), **_correction_values(self.add, self.to, self.correction, measure),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mscmeta.engine.mh_tests import MHTests, mh_tests
 from mscmeta.engine.options import RATIO_MEASURES
 
 
@@ -25,6 +26,14 @@ from mscmeta.engine.options import RATIO_MEASURES
 STUDY_COLUMNS: tuple[str, ...] = (
     "study", "events_t", "n_t", "events_c", "n_c", "yi", "vi", "ci_low", "ci_high", "weight", "estimable", "note",
 )
+
+
+def _mh_test_keys(tests: MHTests | None) -> dict[str, Any]:
+    """``cmh``, ``cmh_p``, ``tarone``, ``tarone_df``, ``tarone_p`` for MH odds ratios (no keys otherwise)."""
+    if tests is None:
+        return {}
+    return {"cmh": _num(tests.cmh.statistic), "cmh_p": _num(tests.cmh.pvalue), "tarone": _num(tests.tarone.statistic),
+            "tarone_df": int(tests.tarone.df) if tests.tarone.computable else None, "tarone_p": _num(tests.tarone.pvalue)}
 
 
 def _num(value: float | None) -> float | None:
@@ -153,6 +162,18 @@ class MetaResult(PooledFit):
         """
         return pd.DataFrame({c: self.study_table[c] for c in STUDY_COLUMNS}, copy=False)
 
+    @cached_property
+    def mh_tests(self) -> MHTests | None:
+        """Mantel-Haenszel odds ratios: the Cochran-Mantel-Haenszel test and Tarone's test for
+        heterogeneity on the uncorrected tables of all input studies, as metafor ``rma.mh``
+        prints them (:mod:`mscmeta.engine.mh_tests`); ``None`` for other analyses. Computed
+        when first asked for."""
+        if self.method != "MH" or self.measure != "OR":
+            return None
+        t = self.study_table
+        a, n1, c, n2 = (np.asarray(t[col], dtype=float) for col in ("events_t", "n_t", "events_c", "n_c"))
+        return mh_tests(a, n1 - a, c, n2 - c, studies=[str(s) for s in t["study"]])
+
     # ------------------------------------------------------------------ scale
     def is_ratio(self) -> bool:
         """True for OR, RR and Peto OR (analysis on the log scale)."""
@@ -219,6 +240,8 @@ class MetaResult(PooledFit):
 
         ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` are on the ratio scale
         for OR/RR/Peto OR (``log_estimate`` then holds the log); missing values are ``None``.
+        Mantel-Haenszel odds ratios add ``cmh``, ``cmh_p``, ``tarone``, ``tarone_df``,
+        ``tarone_p`` (metafor ``rma.mh``'s CMH and Tarone tests).
         """
         ratio = self.is_ratio()
         return {
@@ -248,6 +271,7 @@ class MetaResult(PooledFit):
             "hksj": bool(self.hksj),
             "df": _num(self.df),
             "level": float(self.level),
+            **_mh_test_keys(self.mh_tests),
         }
 
     # ------------------------------------------------------------------ refit
@@ -317,7 +341,9 @@ class MetaResult(PooledFit):
         if self.pi_low is not None:
             plo, phi = self._report(self.pi_low), self._report(self.pi_high)
             rows.append(f"Prediction interval ({self.pi_dist}): [{plo:.4f}, {phi:.4f}]")
-        if self.zero_cell:
+        if self.zero_cell and self.measure != "AS":  # the arcsine difference has no zero-cell convention
             rows.append(f"Zero cells: {self.zero_cell}")
+        if self.mh_tests is not None:
+            rows.extend(str(self.mh_tests).splitlines())
         rows.extend(f"Note: {n}" for n in self.notes)
         return "\n".join(rows)

@@ -1,8 +1,10 @@
 """Sensitivity analyses of a pooled result: leave-one-out, influence, cumulative.
 
 All three re-run the *same* analysis (same measure, method, model, tau² estimator,
-zero-cell convention, HKSJ, level) on subsets of the input studies through
-:meth:`mscmeta.engine.results.MetaResult.refit`, as metafor does:
+zero-cell convention, HKSJ, level) on subsets of the input studies, as metafor does; for
+inverse-variance models leave-one-out and influence compute all folds at once
+(:mod:`mscmeta.engine.folds`), otherwise each subset is refitted through
+:meth:`mscmeta.engine.results.MetaResult.refit`:
 
 * :func:`leave_one_out` — metafor ``leave1out`` (``rma.uni``, ``rma.mh``, ``rma.peto``);
 * :func:`influence` — metafor ``influence.rma.uni`` (Viechtbauer & Cheung 2010) for
@@ -30,6 +32,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from mscmeta.engine.folds import fold_fits
 from mscmeta.engine.pooling import fixed_effect
 from mscmeta.engine.results import MetaResult
 from mscmeta.engine.validation import BINARY_COLUMNS, GENERIC_COLUMNS, DataError
@@ -127,13 +130,20 @@ def leave_one_out(result: MetaResult) -> pd.DataFrame:
     """
     _min_k(result, "Leave-one-out analysis")
     frame = _input_frame(result)
-    pooled = result.studies["estimable"].to_numpy(dtype=bool)
+    idx = np.flatnonzero(result.studies["estimable"].to_numpy(dtype=bool))
     ratio = result.is_ratio()
-    rows = []
-    for i in np.flatnonzero(pooled):
-        fit, note = _try_refit(result, _without(frame, i))
-        rows.append({"study": str(frame.loc[i, "study"]), **_fit_row(fit, ratio, note)})
+    rows = [{"study": str(frame.loc[i, "study"]), **_fit_row(fit, ratio, note)}
+            for i, (fit, note) in zip(idx, _fold_fits(result, frame, idx), strict=True)]
     return pd.DataFrame(rows)
+
+
+def _fold_fits(result: MetaResult, frame: pd.DataFrame, idx: np.ndarray) -> list[tuple[object | None, str]]:
+    """The fit without each pooled study (``idx``) and a note: vectorised across folds for
+    inverse-variance models (:func:`mscmeta.engine.folds.fold_fits`), otherwise by refitting."""
+    fast = fold_fits(result)
+    if fast is not None:
+        return [(None, f"not estimable: {fit}") if isinstance(fit, str) else (fit, "") for fit in fast]
+    return [_try_refit(result, _without(frame, i)) for i in idx]
 
 
 def influence(result: MetaResult) -> pd.DataFrame:
@@ -191,34 +201,24 @@ def influence(result: MetaResult) -> pd.DataFrame:
     w = 1.0 / (v + tau2)
     hat = w / w.sum()
     mu, var_mu = float(result.estimate), float(result.se) ** 2
-    rows = []
-    for j, i in enumerate(idx):
-        fit, note = _try_refit(result, _without(frame, i))
-        row = {"study": str(frame.loc[i, "study"]), "yi": y[j], "vi": v[j]}
-        if fit is None:
-            row.update({c: np.nan for c in ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "dfbetas")})
-        else:
-            t2_del = float(fit.tau2 or 0.0)
-            var_del = float(fit.se) ** 2
-            others = np.delete(np.arange(k), j)
-            s2w = var_del * float(np.sum(1.0 / (v[others] + t2_del))) if result.hksj else 1.0
-            diff = mu - float(fit.estimate)
-            resid = y[j] - float(fit.estimate)
-            if abs(resid) < 100 * np.finfo(float).eps:
-                resid = 0.0
-            vb_del = 1.0 / float(np.sum(1.0 / (v + t2_del)))
-            row.update({
-                "rstudent": resid / np.sqrt(v[j] * s2w + var_del + t2_del * s2w),
-                "dffits": diff / np.sqrt(s2w * hat[j] * (t2_del + v[j])),
-                "cook_d": diff**2 / var_mu,
-                "cov_r": var_del / var_mu,
-                "tau2_del": t2_del,
-                "QE_del": float(fit.Q),
-                "dfbetas": diff / np.sqrt(s2w * vb_del),
-            })
-        row.update({"hat": hat[j], "weight": 100.0 * hat[j], "note": note})
-        rows.append(row)
-    out = pd.DataFrame(rows)
+    fits = _fold_fits(result, frame, idx)
+    deleted = np.array([[np.nan] * 4 if fit is None else [fit.estimate, float(fit.se) ** 2, float(fit.tau2 or 0.0),
+                         fit.Q] for fit, _ in fits], dtype=float).reshape(k, 4)
+    est_del, var_del, t2_del, q_del = deleted.T
+    sum_all = _sum_inverse(v, t2_del)  # sum over all k studies of 1/(v_j + tau2_del(i))
+    s2w = var_del * (sum_all - 1.0 / (v + t2_del)) if result.hksj else np.ones(k)
+    diff = mu - est_del
+    resid = y - est_del
+    resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
+    with np.errstate(invalid="ignore"):
+        out = pd.DataFrame({
+            "study": [str(s) for s in frame["study"].to_numpy()[idx]], "yi": y, "vi": v,
+            "rstudent": resid / np.sqrt(v * s2w + var_del + t2_del * s2w),
+            "dffits": diff / np.sqrt(s2w * hat * (t2_del + v)),
+            "cook_d": diff**2 / var_mu, "cov_r": var_del / var_mu, "tau2_del": t2_del, "QE_del": q_del,
+            "dfbetas": diff / np.sqrt(s2w / sum_all), "hat": hat, "weight": 100.0 * hat,
+            "note": [note for _, note in fits],
+        })
     cut_dffits = 3.0 * np.sqrt(1.0 / (k - 1.0))
     with np.errstate(invalid="ignore"):
         flag = (
@@ -231,6 +231,16 @@ def influence(result: MetaResult) -> pd.DataFrame:
     cols = ["study", "yi", "vi", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight",
             "dfbetas", "influential", "note"]
     return out[cols]
+
+
+def _sum_inverse(v: np.ndarray, tau2: np.ndarray) -> np.ndarray:
+    """``sum_j 1/(v_j + tau2_i)`` for every i (NaN where tau2_i is NaN), in row blocks."""
+    out = np.empty(tau2.size)
+    step = max(1, 2_000_000 // max(v.size, 1))
+    for start in range(0, tau2.size, step):
+        t = tau2[start:start + step]
+        out[start:start + step] = (1.0 / (v[None, :] + t[:, None])).sum(axis=1)
+    return out
 
 
 def _order_values(result: MetaResult, order_by: str | ArrayLike | pd.Series) -> np.ndarray:

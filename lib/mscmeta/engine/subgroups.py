@@ -13,6 +13,17 @@ analysed),
 with a chi-square p-value. For inverse-variance fixed-effect analyses this equals
 ``Q_total - sum_g Q_within,g`` and metafor's ``QM`` of the model with a subgroup factor.
 
+With ``tau2_common=True`` the between-study variance is instead common to all subgroups
+and estimated from the mixed-effects model with the subgroup factor as moderator, and the
+test for subgroup differences is that model's omnibus test of the factor: metafor
+``rma(yi, vi, mods = ~ factor(group), method=...)``, its ``QM`` (chi-square on G - 1 df;
+with HKSJ metafor's ``test="knha"`` F test), fitted to the study-level estimates; each
+subgroup is then pooled with the weights ``1/(v_i + tau^2_common)`` (R ``meta``
+``tau.common=TRUE``). The two tests can differ a lot with few studies per subgroup (the
+RevMan test lets a subgroup's own tau^2 absorb its spread); both are named in
+:meth:`SubgroupResult.summary_frame` (column ``between_test``). A common tau^2 applies to
+random-effects models only.
+
 Subgroups keep their order of first appearance in the data. A subgroup whose studies carry
 no information (e.g. no events in either arm of every study, for OR/RR) is reported as
 ``None`` ("not estimable") and left out of the test. A subgroup with a single estimable
@@ -32,10 +43,18 @@ import pandas as pd
 
 from mscmeta.engine.binary import meta_binary
 from mscmeta.engine.heterogeneity import chi2_sf
-from mscmeta.engine.options import BinaryOptions
-from mscmeta.engine.pooling import fixed_effect, random_effects
-from mscmeta.engine.results import MetaResult
+from mscmeta.engine.metareg import metareg_fit, metareg_qm
+from mscmeta.engine.options import SUBGROUP_TESTS, BinaryOptions, normalise_tau2_method
+from mscmeta.engine.pooling import fixed_core, fixed_effect, random_core, random_effects, weights_percent
+from mscmeta.engine.results import MetaResult, PooledFit
+from mscmeta.engine.tau2 import Tau2Estimate
 from mscmeta.engine.validation import DataError, NotEstimableError, resolve_columns, validate_generic
+
+#: How :meth:`SubgroupResult.summary_frame` names the two tests for subgroup differences.
+BETWEEN_TEST_NAMES: dict[str, str] = {
+    SUBGROUP_TESTS[0]: "separate tau2 per subgroup (RevMan)",
+    SUBGROUP_TESTS[1]: "common tau2 (metafor mods = ~ factor)",
+}
 
 KINDS = ("binary", "generic")
 
@@ -61,6 +80,12 @@ class SubgroupResult:
         ``{subgroup label: {"events_t", "n_t", "events_c", "n_c", "studies"}}``.
     kind : str
         ``"binary"`` or ``"generic"``.
+    between_test : str
+        ``"separate-tau2"`` (RevMan) or ``"common-tau2"`` (metafor ``mods``), see the module docstring.
+    tau2_common : float or None
+        The common tau^2 (``between_test="common-tau2"``).
+    between_dist : str
+        Distribution of ``Q_between``: ``"chi2"``, or ``"F(m, k-p)"`` for the Knapp-Hartung test.
     """
 
     overall: MetaResult
@@ -72,6 +97,9 @@ class SubgroupResult:
     notes: dict[str, str] = field(default_factory=dict)
     totals: dict[str, dict[str, Any]] = field(default_factory=dict)
     kind: str = "binary"
+    between_test: str = SUBGROUP_TESTS[0]
+    tau2_common: float | None = None
+    between_dist: str = "chi2"
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per subgroup, then the overall analysis.
@@ -81,7 +109,8 @@ class SubgroupResult:
         ``ci_low``, ``ci_high`` (ratio scale for OR/RR/Peto OR, else analysis scale),
         ``log_estimate`` (analysis scale for ratio measures), ``se``, ``p_value``, ``Q``,
         ``Q_df``, ``Q_p``, ``I2``, ``tau2``, ``Q_between``, ``df_between``, ``p_between``
-        (repeated on every row) and ``note``.
+        (repeated on every row), ``between_test`` (which test: separate or common tau^2,
+        see :data:`BETWEEN_TEST_NAMES`) and ``note``.
         """
         rows = []
         items = [(name, res, self.totals[name], self.notes.get(name, "")) for name, res in self.subgroups.items()]
@@ -98,12 +127,13 @@ class SubgroupResult:
                     log_estimate=res.estimate if res.is_ratio() else np.nan, se=res.se, p_value=res.p_value,
                     Q=res.Q, Q_df=res.Q_df, Q_p=res.Q_p, I2=res.I2, tau2=res.tau2,
                 )
-            row.update(Q_between=self.Q_between, df_between=self.df_between, p_between=self.p_between, note=note)
+            row.update(Q_between=self.Q_between, df_between=self.df_between, p_between=self.p_between,
+                       between_test=self.test_name(), note=note)
             rows.append(row)
         columns = [
             "subgroup", "k", "studies", "events_t", "n_t", "events_c", "n_c", "estimate", "ci_low", "ci_high",
             "log_estimate", "se", "p_value", "Q", "Q_df", "Q_p", "I2", "tau2", "Q_between", "df_between", "p_between",
-            "note",
+            "between_test", "note",
         ]
         frame = pd.DataFrame(rows)
         for c in columns:
@@ -111,6 +141,12 @@ class SubgroupResult:
                 frame[c] = np.nan
         frame["note"] = frame["note"].fillna("")
         return frame.loc[:, columns]
+
+
+    def test_name(self) -> str:
+        """The name of the test for subgroup differences (with its distribution if not chi-square)."""
+        name = BETWEEN_TEST_NAMES[self.between_test]
+        return name if self.between_dist == "chi2" else f"{name}, {self.between_dist} test"
 
 
 def test_subgroup_differences(estimates: list[float], ses: list[float]) -> tuple[float, int, float]:
@@ -244,6 +280,52 @@ def _fit_subgroups(fitter: _Fitter, groups: np.ndarray, order: list[str]):
     return subgroups, notes, totals
 
 
+def _common_tau2_fit(res: MetaResult, tau2: float, method: str, level: float) -> MetaResult:
+    """*res* re-pooled with the common tau^2 (weights ``1/(v + tau2)``), as R meta ``tau.common=TRUE``."""
+    table = res.study_table
+    ok = np.asarray(table["estimable"], dtype=bool) & np.isfinite(np.asarray(table["vi"], dtype=float))
+    y, v = np.asarray(table["yi"], dtype=float)[ok], np.asarray(table["vi"], dtype=float)[ok]
+    if y.size == 1:
+        core = dataclasses.replace(fixed_core(y, v + tau2, level), tau2=tau2, weights=1.0 / (v + tau2))
+    else:
+        core = random_core(y, v, level, Tau2Estimate(tau2=tau2, se=float("nan"), method=method), res.hksj,
+                           res.pi_low is not None, "metafor")
+        core = dataclasses.replace(core, tau2_se=None, tau2_ci=None, I2_ci=None, H2_ci=None, Q=res.Q, Q_df=res.Q_df,
+                                   Q_p=res.Q_p)
+    numbers = {f.name: getattr(core, f.name) for f in dataclasses.fields(PooledFit)}
+    new_table = dict(table, weight=weights_percent(core.weights, ok, ok.size))
+    return dataclasses.replace(
+        res, **numbers, model="random", tau2_method=f"{method} (common to all subgroups)", study_table=new_table,
+        notes=(*res.notes, "tau2 common to all subgroups, from the model with the subgroup factor as moderator"),
+    )
+
+
+def _common_tau2_test(fitter: _Fitter, groups: np.ndarray, subgroups: dict[str, MetaResult | None],
+                      method: str, hksj: bool) -> tuple[float, int, float, str, float]:
+    """metafor ``rma(yi, vi, mods = ~ factor(group))``: QM of the factor, its df, p, distribution, tau^2."""
+    table = fitter.overall.study_table
+    ok = np.asarray(table["estimable"], dtype=bool) & np.isfinite(np.asarray(table["vi"], dtype=float))
+    levels = [name for name, res in subgroups.items() if res is not None]
+    ok &= np.isin(groups, levels)
+    y, v, g = np.asarray(table["yi"], dtype=float)[ok], np.asarray(table["vi"], dtype=float)[ok], groups[ok]
+    X = np.column_stack([np.ones(y.size)] + [(g == name).astype(float) for name in levels[1:]])
+    if hksj and y.size <= X.shape[1]:
+        raise DataError("the Knapp-Hartung test with a common tau2 needs more studies than subgroups (no residual df)")
+    fit = metareg_fit(y, v, X, method, hksj=hksj)
+    q, df, p, dist = metareg_qm(fit, list(range(1, X.shape[1])))
+    return q, df, p, dist, float(fit["tau2"])
+
+
+def _random_settings(fitter: _Fitter, options: BinaryOptions | None, kwargs: Mapping[str, Any]) -> tuple[str, bool]:
+    """tau^2 estimator and HKSJ of a random-effects analysis (refused for fixed effect)."""
+    overall = fitter.overall
+    if overall.model != "random":
+        raise DataError("tau2_common=True (one tau2 for all subgroups, metafor mods = ~ factor) applies to "
+                        "random-effects models; this is a fixed-effect analysis (use model='random')")
+    method = options.tau2_method if options is not None else kwargs.get("tau2_method", "REML")
+    return normalise_tau2_method(method), bool(overall.hksj)
+
+
 def subgroup_analysis(
     data: pd.DataFrame,
     by: str,
@@ -252,6 +334,7 @@ def subgroup_analysis(
     source: str | None = None,
     *,
     options: BinaryOptions | None = None,
+    tau2_common: bool = False,
     **kwargs: Any,
 ) -> SubgroupResult:
     """Pool each subgroup and test for subgroup differences.
@@ -272,6 +355,10 @@ def subgroup_analysis(
         Data source for error messages.
     options : BinaryOptions, optional
         Binary data: the options of every fit, as one object (instead of keywords).
+    tau2_common : bool
+        ``False`` (default): separate tau^2 per subgroup and RevMan's test. ``True``: one
+        tau^2 from the model with the subgroup factor as moderator and that model's test
+        (metafor ``mods``; random-effects models only). See the module docstring.
     **kwargs
         Binary: any option of :func:`mscmeta.engine.binary.meta_binary` (measure, method, model,
         tau2_method, hksj, zero_cell, keep_double_zero, level, ...). Generic: ``model``
@@ -292,10 +379,32 @@ def subgroup_analysis(
         fitter = _binary_fitter(data, columns, source, options if options is not None else BinaryOptions(**kwargs))
     else:
         fitter = _generic_fitter(data, columns, source, kwargs)
-    subgroups, notes, totals = _fit_subgroups(fitter, np.asarray(groups, dtype=object), order)
+    groups_arr = np.asarray(groups, dtype=object)
+    subgroups, notes, totals = _fit_subgroups(fitter, groups_arr, order)
+    if tau2_common:
+        return _with_common_tau2(fitter, groups_arr, subgroups, notes, totals, by, kind,
+                                 _random_settings(fitter, options, kwargs))
     fitted = [r for r in subgroups.values() if r is not None]
     q, df, p = test_subgroup_differences([r.estimate for r in fitted], [r.se for r in fitted])
     return SubgroupResult(
         overall=fitter.overall, subgroups=subgroups, Q_between=q, df_between=df, p_between=p, by=by, notes=notes,
         totals=totals, kind=kind,
+    )
+
+
+def _with_common_tau2(fitter: _Fitter, groups: np.ndarray, subgroups: dict[str, MetaResult | None], notes, totals,
+                      by: str, kind: str, settings: tuple[str, bool]) -> SubgroupResult:
+    method, hksj = settings
+    if sum(r is not None for r in subgroups.values()) < 2:
+        q, df, p, dist, tau2 = float("nan"), 0, float("nan"), "chi2", float("nan")
+    else:
+        q, df, p, dist, tau2 = _common_tau2_test(fitter, groups, subgroups, method, hksj)
+    if np.isfinite(tau2):
+        level = fitter.overall.level
+        subgroups = {name: None if res is None else _common_tau2_fit(res, tau2, method, level)
+                     for name, res in subgroups.items()}
+    return SubgroupResult(
+        overall=fitter.overall, subgroups=subgroups, Q_between=q, df_between=df, p_between=p, by=by, notes=notes,
+        totals=totals, kind=kind, between_test=SUBGROUP_TESTS[1], tau2_common=tau2 if np.isfinite(tau2) else None,
+        between_dist=dist,
     )

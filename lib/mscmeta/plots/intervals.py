@@ -1,5 +1,6 @@
-"""Interval plots: one row per analysis (sensitivity analyses) or per step (cumulative
-meta-analysis), each an estimate with its confidence interval.
+"""Interval plots: one row per analysis (sensitivity analyses, models for sparse data) or
+per step (cumulative meta-analysis), each an estimate with its confidence (or credible)
+interval.
 
 Both take a tidy table and read the columns named in their docstrings; ratio measures
 (OR, RR) are drawn on a log axis (:func:`mscmeta.plots.axes.log_ratio_axis`). Only rows
@@ -130,5 +131,46 @@ def cumulative_plot(table: pd.DataFrame, measure: str, width: float = style.PAGE
     text_at = blended_transform_factory(ax.transAxes, ax.transData)
     _value_column(ax, table, text_at, with_k="estimable")
     _row_labels(ax, [f"+ {r.label} ({r.pub_date})" for r in table.itertuples(index=False)], n)
+    fig.tight_layout()
+    return fig
+
+
+#: Marker of each model family in :func:`model_comparison_plot`.
+FAMILY_MARKERS: dict[str, str] = {"Mantel-Haenszel": "o", "Peto": "o", "GLMM": "s", "exact conditional": "s",
+                                  "Bayesian": "^"}
+
+
+def model_comparison_plot(table: pd.DataFrame, width: float = style.PAGE_WIDTH * 0.8) -> Figure:
+    """The pooled ratio under several models, one row each (top = first row), on a log axis.
+
+    Reads ``model``, ``family`` (marker: :data:`FAMILY_MARKERS`), ``group`` (``"primary"``
+    drawn as a diamond, its interval shaded behind all rows), ``measure``, ``estimate``,
+    ``ci_low``, ``ci_high`` (ratio scale), ``interval`` (e.g. "95% CI", "95% CrI") and ``k``.
+    """
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(width, 0.6 + 0.17 * max(n, 1)))
+    text_at = blended_transform_factory(ax.transAxes, ax.transData)
+    points = []
+    for y, r in enumerate(table.itertuples(index=False)):
+        if not np.isfinite(r.estimate):
+            ax.text(0.5, y, "not estimable", fontsize=5.5, color=style.GREY, va="center", ha="center", transform=text_at)
+            continue
+        primary = r.group == "primary"
+        ax.plot([r.ci_low, r.ci_high], [y, y], color=style.POOLED_COLOUR if primary else style.MSC_COLOUR, lw=0.8)
+        points.append({"y": y, "estimate": r.estimate, "kind": "primary" if primary else str(r.family)})
+        if primary:
+            ax.axvspan(r.ci_low, r.ci_high, color=style.GREY, alpha=0.15, lw=0)
+    if points:
+        kinds = sorted({p["kind"] for p in points})
+        sns.scatterplot(data=pd.DataFrame(points), x="estimate", y="y", style="kind", hue="kind", s=14, linewidth=0,
+                        markers={k: "D" if k == "primary" else FAMILY_MARKERS.get(k, "o") for k in kinds},
+                        palette={k: style.POOLED_COLOUR if k == "primary" else style.MSC_COLOUR for k in kinds},
+                        legend=False, ax=ax, zorder=3)
+    ax.axvline(1.0, color="black", lw=0.6)
+    measure = str(table["measure"].iloc[0]) if n else "OR"
+    log_ratio_axis(ax, *ratio_limits(table[["ci_low", "ci_high"]].to_numpy(float)))
+    ax.set_xlabel(f"{measure} (log scale; circles: MH/Peto, squares: GLMMs, triangles: Bayesian credible intervals)")
+    _value_column(ax, table, text_at, with_k="estimable")
+    _row_labels(ax, [str(m) for m in table["model"]], n)
     fig.tight_layout()
     return fig

@@ -4,13 +4,14 @@ The one module notebook 03 imports. It gathers the stage's steps from the module
 the work: the inputs (:mod:`~mscmeta.review.inputs`), the primary analysis and its
 comparators (:mod:`~mscmeta.review.mortality`), the reproduction scorecard and "what would
 it take" (:mod:`~mscmeta.review.scorecard`), sensitivity, influence, cumulative and
-small-study analyses (:mod:`~mscmeta.review.sensitivity`) and the figures
+small-study analyses (:mod:`~mscmeta.review.sensitivity`), the models for sparse data and
+the fragility index (:mod:`~mscmeta.review.sparse`) and the figures
 (:mod:`~mscmeta.review.figures`, :mod:`mscmeta.plots.intervals`).
 """
 
 from __future__ import annotations
 
-from mscmeta.plots.intervals import cumulative_plot, sensitivity_plot
+from mscmeta.plots.intervals import cumulative_plot, model_comparison_plot, sensitivity_plot
 from mscmeta.plots.style import use_style
 from mscmeta.review.display import save_table, show_figure, show_table
 from mscmeta.review.figures import (
@@ -41,6 +42,13 @@ from mscmeta.review.scorecard import (
     tally_markdown,
     what_would_it_take,
 )
+from mscmeta.review.sparse import (
+    fragility_table,
+    primary_fragility,
+    sparse_markdown,
+    sparse_models,
+    sparse_models_caption,
+)
 from mscmeta.review.sensitivity import (
     cumulative_table,
     influence_table,
@@ -49,7 +57,14 @@ from mscmeta.review.sensitivity import (
     small_study_markdown,
     small_study_table,
 )
-from mscmeta.review.tables import INFLUENCE, SCORECARD, pooled_spec, scorecard_view
+from mscmeta.review.tables import (
+    INFLUENCE,
+    SCORECARD,
+    fragility_spec,
+    pooled_spec,
+    scorecard_view,
+    sparse_models_spec,
+)
 
 __all__ = [
     "use_style", "StageInputs", "load_inputs", "main_specs", "main_analyses", "pooled_table",
@@ -59,4 +74,6 @@ __all__ = [
     "small_study_markdown", "forest_figure", "funnel_figure", "plan_markdown", "headline_table", "set_text_for", "tally_markdown",
     "show_table", "show_figure", "save_table", "pooled_spec", "scorecard_view", "SCORECARD", "INFLUENCE",
     "forest_caption", "sensitivity_caption", "cumulative_caption", "funnel_caption",
+    "primary_fragility", "fragility_table", "sparse_models", "sparse_markdown", "model_comparison_plot",
+    "sparse_models_caption", "sparse_models_spec", "fragility_spec",
 ]

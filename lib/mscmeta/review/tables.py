@@ -117,6 +117,49 @@ INFLUENCE = TableSpec(
     missing_means="not computed for this study (not estimable)",
 )
 
+
+def sparse_models_spec(table: pd.DataFrame) -> TableSpec:
+    """``sparse_models_mortality.csv`` as shown (the Note column only when a model has a note)."""
+    cols = [Col("Model", "model"), Col("What it does", "description"), Col("k", "k", "int"),
+            Col("OR [95% CI or CrI]", ("estimate", "ci_low", "ci_high"), "estimate"), Col("P", "p_value", "p"),
+            Col("τ²", "tau2", "num", 3), Col("P(OR < 1)", "prob_or_below_1", "p"),
+            Col("P(OR < 0.8)", "prob_or_below_0_8", "p"), Col("Fragility index", "fragility_index", "int")]
+    if table["note"].fillna("").astype(str).str.strip().ne("").any():
+        cols.append(Col("Note", "note"))
+    return TableSpec(
+        "Pooled mortality odds ratio under the models for sparse data",
+        tuple(cols),
+        notes=("k: studies that enter the model (studies without deaths in either arm carry no information on the "
+               "odds ratio). Intervals are 95% confidence intervals, for the Bayesian rows central 95% credible "
+               "intervals. τ²: between-study variance, the maximum-likelihood estimate for the GLMMs and the "
+               "posterior median for the Bayesian rows. P(OR < 1), P(OR < 0.8): posterior probabilities.",
+               "MH with RevMan's 0.5 correction is the primary convention of the review (most likely the paper's).",),
+        missing_means=("not applicable: no P value for the Bayesian rows, no τ² for fixed-effect models, posterior "
+                       "probabilities only for the Bayesian rows, the fragility index only for the analysis it is "
+                       "computed for"),
+    )
+
+
+def fragility_spec(frag: pd.DataFrame) -> TableSpec:
+    """``fragility_mortality.csv`` as shown: the index in the title, one row per event change."""
+    fi = frag["fragility_index"].iloc[0] if len(frag) else float("nan")
+    index = "not defined" if pd.isna(fi) else fmt_integer(fi)
+    analysis = f" ({frag['analysis'].iloc[0]})" if len(frag) and isinstance(frag["analysis"].iloc[0], str) else ""
+    cols = [Col("Step", "step", "int"), Col("Study", "label"), Col("Arm", "arm"), Col("Change in deaths", "change", "int"),
+            Col("Deaths before", "events_before", "int"), Col("Deaths after", "events_after", "int"),
+            Col("Pooled estimate [95% CI] after the change", ("estimate", "ci_low", "ci_high"), "estimate")]
+    if frag["note"].fillna("").astype(str).str.strip().ne("").any():
+        cols.append(Col("Note", "note"))
+    return TableSpec(
+        f"Fragility index of the pooled result{analysis}: {index}",
+        tuple(cols),
+        notes=("The fewest changes of a patient's death status, made one at a time in the study and arm that moves "
+               "the result most (Atal et al. 2019), after which the 95% CI of the pooled Mantel-Haenszel "
+               "estimate crosses 1 (or stops crossing it).",),
+        missing_means="no change needed or possible",
+    )
+
+
 # ---------------------------------------------------------------------------
 # 04-subgroup
 # ---------------------------------------------------------------------------
