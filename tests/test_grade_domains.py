@@ -167,9 +167,9 @@ def test_imprecision_continuous_thresholds():
 
 
 def test_imprecision_reason_names_ci_and_ois():
-    ev = body(effect=("OR", 0.52, 0.32, 0.84), n=557, n_events=150, control_risk=0.30)
+    ev = body(effect=("OR", 0.61, 0.40, 0.93), n=560, n_events=150, control_risk=0.30)
     rating = rate_imprecision(ev, P)
-    assert rating.reason == ("95% CI 0.32 to 0.84 excludes no effect; 557 participants, 150 events vs OIS "
+    assert rating.reason == ("95% CI 0.40 to 0.93 excludes no effect; 560 participants, 150 events vs OIS "
                              f"{ois_total(0.30):,}: control risk 30.0%, RRR 25%, alpha 0.05, power 0.8")
 
 

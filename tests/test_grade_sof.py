@@ -90,8 +90,8 @@ def msc_like_outcomes() -> list[SofOutcome]:
     rct_only = mixed[:5]
     los_effect = EffectEstimate("MD", -2.1, -3.4, -0.8)
     return [
-        SofOutcome(EvidenceBody("Mortality (all comparative studies)", mixed, EffectEstimate("OR", 0.52, 0.32, 0.84),
-                                557, n_events=160, control_risk=0.31), follow_up="28 days"),
+        SofOutcome(EvidenceBody("Mortality (all comparative studies)", mixed, EffectEstimate("OR", 0.61, 0.40, 0.93),
+                                560, n_events=160, control_risk=0.31), follow_up="28 days"),
         SofOutcome(EvidenceBody("Mortality (randomised trials)", rct_only, EffectEstimate("OR", 0.60, 0.33, 1.10),
                                 310, n_events=70, control_risk=0.25),
                    (ControlRisk(0.25, "Study population", "pooled control arms"), ControlRisk(0.40, "High risk", "critical illness"))),
@@ -113,11 +113,11 @@ def test_layout_columns_rows_and_tidy_numbers():
     ]
     assert len(table.display) == len(table.tidy) == 6
     assert table.display["Outcomes"].iloc[0] == "Mortality (all comparative studies) (follow-up: 28 days)"
-    assert table.display["№ of participants (studies)"].iloc[0] == "557 (5 RCTs, 3 non-randomised studies)"
+    assert table.display["№ of participants (studies)"].iloc[0] == "560 (5 RCTs, 3 non-randomised studies)"
     tidy = table.tidy
     assert pd.api.types.is_float_dtype(tidy["risk_difference"]) and pd.api.types.is_integer_dtype(tidy["certainty_level"])
     assert tidy.loc[0, "start_level"] == 2 and tidy.loc[1, "start_level"] == 4
-    assert tidy["risk_difference"].iloc[0] == pytest.approx(0.52 * 0.31 / (1 - 0.31 + 0.52 * 0.31) - 0.31)
+    assert tidy["risk_difference"].iloc[0] == pytest.approx(0.61 * 0.31 / (1 - 0.31 + 0.61 * 0.31) - 0.31)
     json.dumps(table.to_dict(), default=str)
     assert "Footnotes" not in str(table).splitlines()[-1]
 

@@ -85,7 +85,7 @@ def format_decimal(value: float, decimals: int = 2) -> str:
 
 
 def format_relative_effect(effect: EffectEstimate, decimals: int = 2) -> str:
-    """Relative-effect column: "OR 0.52 (0.32 to 0.84)"; "—" for MD/SMD (GRADEpro leaves it empty)."""
+    """Relative-effect column: "OR 0.61 (0.40 to 0.93)"; "—" for MD/SMD (GRADEpro leaves it empty)."""
     if effect.measure in {"MD", "SMD"}:
         return "—"
     numbers = (format_decimal(v, decimals) for v in (effect.estimate, effect.ci_low, effect.ci_high))
