@@ -66,3 +66,47 @@ def test_an_already_loaded_grammar_is_left_alone():
         "print(skip_iri_grammar())\n"
     )
     assert _run(code) == "False"
+
+
+# --- the package imports nothing heavy until a name is used ------------------------------
+
+HEAVY = ("pandas", "scipy", "matplotlib", "pandera")
+
+
+def test_the_runner_and_renderer_start_without_the_numerical_stack():
+    """The notebook runner (6 processes per run) and the report renderer import neither pandas nor SciPy
+    nor matplotlib: the engine's public names are imported on first use (PEP 562)."""
+    for module in ("mscmeta", "mscmeta.engine", "mscmeta.bundle.pipeline"):
+        loaded = _run(f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+        assert loaded == "", f"importing {module} loads {loaded}"
+
+
+def test_lazy_engine_names_resolve_and_match_the_typing_imports():
+    """Every name in ``mscmeta.engine.__all__`` resolves (from ``mscmeta`` too), comes from the module
+    ``_EXPORTS`` names, and the ``TYPE_CHECKING`` block that stagedeps reads lists the same pairs."""
+    import ast
+
+    import mscmeta
+    import mscmeta.engine as engine
+
+    tree = ast.parse(Path(engine.__file__).read_text(encoding="utf-8"))
+    guarded = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    typed = {a.name: node.module for node in guarded.body for a in node.names}
+    assert typed == engine._EXPORTS
+    for name, module in engine._EXPORTS.items():
+        value = getattr(mscmeta, name)
+        assert value is getattr(engine, name) is getattr(sys.modules[module], name)
+        assert name in dir(mscmeta) and name in dir(engine)
+    unknown = "no_such_estimator"
+    for package in (mscmeta, engine):
+        try:
+            getattr(package, unknown)
+        except AttributeError as err:
+            assert unknown in str(err)
+        else:
+            raise AssertionError(f"{package.__name__}.{unknown} should not exist")
+    star = _run("from mscmeta import *; print(sorted(k for k in dir() if not k.startswith('_')) == "
+                "sorted(__import__('mscmeta.engine', fromlist=['x']).__all__))")
+    assert star == "True"
+    shadow = _run("import mscmeta.engine.mh_tests, mscmeta, types; print(isinstance(mscmeta.mh_tests, types.FunctionType))")
+    assert shadow == "True", "a submodule import must not replace the function of the same name"

@@ -15,11 +15,34 @@ The engine's public API is re-exported here, in the manner of
 
     from mscmeta import meta_binary, random_effects, subgroup_analysis
     print(meta_binary(table, measure="OR", method="MH"))
+
+Importing ``mscmeta`` (or any of its wings) loads nothing heavy: the engine's names are
+imported on first use (:mod:`mscmeta.engine`), so the notebook runner and the report
+renderer start in a fraction of a second.
 """
 
-from mscmeta.engine import *  # noqa: F403 -- the engine's public API, listed in mscmeta.engine.__all__
-from mscmeta.engine import __all__ as _engine_all
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mscmeta import engine as _engine
+
+if TYPE_CHECKING:
+    from mscmeta.engine import *  # noqa: F403 -- the engine's public API, listed in mscmeta.engine.__all__
 
 __version__ = "0.1.0"
 
-__all__ = list(_engine_all)
+__all__ = list(_engine.__all__)
+
+
+def __getattr__(name: str) -> object:
+    """The engine's public names, imported from their modules on first use (PEP 562)."""
+    if name in _engine.__all__:
+        value = getattr(_engine, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

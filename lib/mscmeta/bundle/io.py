@@ -12,12 +12,15 @@ Every output of the bundle goes through this module so that
 from __future__ import annotations
 
 import errno
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # tables are DataFrames; the atomic writers (the runner's) need no pandas
+    import pandas as pd
 
 #: Float format of every CSV table the bundle writes (enough digits to re-check a
 #: result against metafor to 1e-6 on the log scale, and stable across runs).
@@ -104,7 +107,7 @@ def table_to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
     """
 
     def fmt(value: object) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
         if isinstance(value, float):
             return f"{value:.{digits}f}"

@@ -47,7 +47,7 @@ from mscmeta.bundle.outlock import OutputsLockError, outputs_lock
 from mscmeta.bundle.paths import DATA_RAW, OUTPUTS, PROJECT_ROOT
 from mscmeta.bundle.publish import PUBLISHED_DIRS, PublishError, publish
 from mscmeta.engine.options import normalise_measure, normalise_model, normalise_tau2_method, normalise_zero_cell
-from mscmeta.engine.validation import DataError
+from mscmeta.engine.errors import DataError
 
 #: Kernel the Makefile registers inside the virtual environment (``make kernel``).
 KERNEL_NAME = "mscmeta"

@@ -71,7 +71,7 @@ from typing import Any
 
 import numpy as np
 
-from mscmeta.engine.validation import DataError, check_level, normalise_choice
+from mscmeta.engine.errors import DataError, check_level, normalise_choice
 
 # --------------------------------------------------------------------------- vocabulary
 

@@ -6,6 +6,8 @@ and what is wrong -- never in a numpy warning, a NaN result or a traceback deep 
 numerics. All problems of a table are collected and reported together.
 
 Row numbers in messages are 1-based data rows (the header of a CSV file is not counted).
+The error classes and the option checks live in :mod:`mscmeta.engine.errors` (no pandas,
+so the notebook runner can check option values cheaply) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from mscmeta.engine.errors import DataError, NotEstimableError, check_level, normalise_choice
+
+__all__ = ["BINARY_COLUMNS", "GENERIC_COLUMNS", "MAX_COUNT", "DataError", "NotEstimableError", "check_binary",
+           "check_level", "normalise_choice", "resolve_columns", "validate_binary", "validate_effects",
+           "validate_generic"]
 
 #: Canonical column names of a binary-outcome table (one row per study).
 BINARY_COLUMNS: tuple[str, ...] = ("study", "events_t", "n_t", "events_c", "n_c")
@@ -30,23 +38,6 @@ MAX_COUNT = 1_000_000_000
 _COUNT_TEXT = re.compile(r"-?[0-9]+")
 #: Control characters (C0, DEL, C1): a study label holding one breaks every table it is in.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class DataError(ValueError):
-    """A user's data (or option) cannot be analysed as given.
-
-    The message is a single line naming the source, the study, the column and the
-    problem, e.g. ``"mortality.csv: study 'Lanzoni 2021' (row 3), column 'events_t':
-    events (12) greater than the arm total n_t (10)"``.
-    """
-
-
-class NotEstimableError(DataError):
-    """No study carries information for the requested pooled estimate.
-
-    Raised, for example, for an odds ratio when every study has no events in either arm.
-    Subgroup analyses catch it and report the subgroup as "not estimable".
-    """
 
 
 def _prefix(source: str | None) -> str:
@@ -373,31 +364,3 @@ def validate_effects(
     frame = pd.DataFrame({"study": labels, "yi": yi_list, "vi": vi_list})
     clean = validate_generic(frame, source=source)
     return clean["yi"].to_numpy(), clean["vi"].to_numpy(), clean["study"].tolist()
-
-
-def normalise_choice(value: object, option: str, aliases: Mapping[str, str], valid: Sequence[str]) -> str:
-    """Map an option value (case-insensitive, with aliases) to its canonical spelling.
-
-    Raises
-    ------
-    DataError
-        Naming the option, the bad value and the valid values.
-    """
-    if isinstance(value, str):
-        key = value.strip().lower().replace("_", "-")
-        if key in aliases:
-            return aliases[key]
-    raise DataError(f"unknown {option} {value!r}; valid values: {', '.join(valid)}")
-
-
-def check_level(level: float) -> float:
-    """Return the confidence level as a fraction in (0, 1); accept percentages like 95."""
-    try:
-        value = float(level)
-    except (TypeError, ValueError):
-        raise DataError(f"level must be a number such as 0.95 or 95, got {level!r}") from None
-    if 1 < value < 100:
-        value = value / 100
-    if not 0 < value < 1:
-        raise DataError(f"level must be between 0 and 1 (e.g. 0.95) or between 1 and 100 (e.g. 95), got {level!r}")
-    return value
