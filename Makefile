@@ -280,6 +280,6 @@ endif
 endif
 
 $(HTML_INDEX): $(EXECUTED) $(REPORT_FILES)
-	@SECONDS=0; echo "[html] started"; $(PY) -m mscmeta.bundle.report --out $(call shquote,$(OUT)) > /dev/null \
+	@SECONDS=0; echo "[html] started"; $(PY) -m mscmeta.bundle.report --out $(call shquote,$(OUT)) --jobs $(JOBS) > /dev/null \
 		&& echo "[html] done in $${SECONDS} s"
 

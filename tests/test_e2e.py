@@ -219,3 +219,14 @@ def test_a_fresh_clone_builds_stage_06_on_the_project_data_and_agrees_with_r(tmp
                      & (pooled["analysis"] == "REML + HKSJ")]
         np.testing.assert_allclose(np.log(row[["estimate", "ci_low", "ci_high", "pi_low", "pi_high"]].to_numpy(float)[0]),
                                    np.log(values[:5]), atol=1e-6, err_msg=f"{scenario} {variant}")
+
+
+def test_html_rendered_in_parallel_equals_html_rendered_one_page_at_a_time(e2e_run, tmp_path):
+    """``make`` renders the stage pages with --jobs (forked workers); one at a time gives the same bytes."""
+    out = tmp_path / "out"
+    shutil.copytree(e2e_run, out)
+    shutil.rmtree(out / "html")
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "mscmeta.bundle.report", "--out", str(out), "--jobs", "1"],
+                   check=True, capture_output=True, env=env, cwd=ROOT)
+    assert _digest(out, ("html",)) == _digest(e2e_run, ("html",))

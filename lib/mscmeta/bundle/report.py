@@ -29,11 +29,14 @@ import ast
 import base64
 import hashlib
 import html
+import multiprocessing
 import os
 import platform
 import re
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -224,7 +227,10 @@ def hide_machine_paths(nb) -> None:
             cell.source = re.sub(r'"(/[^"]+)"', lambda m: f'"{_display_path(m.group(1))}"', cell.source)
 
 
+@lru_cache(maxsize=None)
 def _exporter(code_free: bool):
+    """The HTML exporter of the with-code (*code_free* False) or code-free pages; one of each
+    per process, so its Jinja templates are compiled once, not once per page."""
     skip_iri_grammar()
     from nbconvert import HTMLExporter  # deferred on purpose: heavy, loaded only when rendering
 
@@ -395,30 +401,55 @@ def format_interval(est: object, lo: object, hi: object) -> str:
     return f"{format_number(est)} [{format_number(lo)}, {format_number(hi)}]"
 
 
-def render_all(out: str | os.PathLike) -> list[Path]:
-    """Render every executed notebook under ``<out>/notebooks``, the front page and the Methods page."""
+def _warm_exporters() -> None:
+    """Build both exporters and render a one-cell notebook with each, so the Jinja templates
+    are compiled before worker processes are forked (each would compile them again)."""
+    import nbformat  # deferred on purpose (see _exporter)
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x"), nbformat.v4.new_code_cell("x")])
+    for code_free in (False, True):
+        _exporter(code_free).from_notebook_node(nb, resources={"mscmeta_css": "", "mscmeta_banner": ""})
+    bundle_version()
+
+
+def render_all(out: str | os.PathLike, jobs: int = 1) -> list[Path]:
+    """Render every executed notebook under ``<out>/notebooks``, the front page and the Methods page.
+
+    With *jobs* > 1 (Linux), the stage pages are rendered by *jobs* worker processes forked
+    once the exporters are warm, while this process writes the front and Methods pages; each
+    page is its own file, so the result does not depend on the order.
+    """
     skip_iri_grammar()
     import nbformat  # deferred on purpose (see _exporter)
 
     out = Path(out)
     executed = sorted((out / "notebooks").glob("*.ipynb"))
     html_dir = out / "html"
-    written: list[Path] = []
-    stage_params = {}
-    for nb in executed:
-        written.extend(render_notebook(nb, html_dir))
-        stage_params[nb.stem] = notebook_parameters(nbformat.read(nb, as_version=4))
-    context = page_context(out, stage_params)
-    written.append(render_index(context, out / "figures", html_dir))
-    written.append(render_methods(context, out, html_dir))
-    return written
+    parallel = jobs > 1 and len(executed) > 1 and sys.platform == "linux"
+    pool = None
+    if parallel:
+        _warm_exporters()
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(executed)), mp_context=multiprocessing.get_context("fork"))
+        pages = pool.map(render_notebook, executed, [html_dir] * len(executed))
+    else:
+        pages = [render_notebook(nb, html_dir) for nb in executed]
+    try:
+        stage_params = {nb.stem: notebook_parameters(nbformat.read(nb, as_version=4)) for nb in executed}
+        context = page_context(out, stage_params)
+        front = [render_index(context, out / "figures", html_dir), render_methods(context, out, html_dir)]
+        written = [path for paths in pages for path in paths]
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return written + front
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mscmeta.bundle.report", description="Render executed notebooks as HTML.")
     parser.add_argument("--out", default="outputs", help="outputs root (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks rendered at a time (default: %(default)s)")
     args = parser.parse_args(argv)
-    for path in render_all(args.out):
+    for path in render_all(args.out, jobs=args.jobs):
         print(f"wrote {path}")
     return 0
 
