@@ -17,22 +17,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from mscmeta.engine.prisma_flow import PRISMA_BOXES
 from mscmeta.plots.style import GREY, PAGE_WIDTH
 
-#: PRISMA 2020 flow-diagram boxes (new reviews, databases and registers only), in
-#: reading order. Page 2020 BMJ 372:n71, Figure 1.
-PRISMA_BOXES = (
-    "records_identified",
-    "records_removed_before_screening",
-    "records_screened",
-    "records_excluded",
-    "reports_sought",
-    "reports_not_retrieved",
-    "reports_assessed",
-    "reports_excluded",
-    "studies_included",
-    "reports_included",
-)
+__all__ = ["FIGURE_SIZE", "PRISMA_BOXES", "count_text", "prisma_flow", "study_flow_diagram"]
 
 #: Figure size in inches (fixed, journal double column).
 FIGURE_SIZE = (PAGE_WIDTH, 5.6)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.pandas as pa
 
-from mscmeta.plots.prisma import PRISMA_BOXES
+from mscmeta.engine.prisma_flow import PRISMA_BOXES
 
 # --------------------------------------------------------------------------- fields
 

@@ -259,6 +259,10 @@ SHEETS: dict[str, SheetSpec] = {AE_SHEET.file: AE_SHEET, SECONDARY_SHEET.file: S
 class GroupRule:
     """A check on the rows of one study, outcome, arm and time point.
 
+    Every rule compares rows of a group with each other (two primary readings, a count and
+    its n, quantiles, an effect and its interval, time points, units), so a group of one
+    row cannot break it and is not checked.
+
     Parameters
     ----------
     name : str

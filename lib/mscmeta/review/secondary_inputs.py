@@ -29,32 +29,47 @@ def sheet_of(data: SecondaryData, outcome: str) -> pd.DataFrame:
     raise KeyError(f"unknown outcome {outcome!r}; known outcomes: {', '.join(SS.OUTCOMES)}")
 
 
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _joined(values: list[object]) -> str:
+    """The distinct non-blank texts of *values*, in order, joined by "; "."""
+    return "; ".join(dict.fromkeys(str(v) for v in values if not _missing(v) and str(v).strip()))
+
+
+def _arm_record(study: str, timepoint: str, group: list[dict]) -> dict[str, object]:
+    rec: dict[str, object] = {"study_id": study, "timepoint": timepoint}
+    units = [r["unit"] for r in group if r["statistic"] not in ("n", "narrative", "p_value") and not _missing(r["unit"])]
+    rec["unit"] = units[0] if units else ""
+    for r in group:
+        if r["statistic"] != "narrative":
+            rec[f"{r['statistic']}_{r['arm']}"] = float(r["value"])
+    rec["narrative"] = " | ".join(f"[{r['arm']}] {r['quote']}" for r in group if r["statistic"] == "narrative")
+    rec["sources"] = "; ".join(dict.fromkeys(r["source"] for r in group))
+    rec["notes"] = _joined([r["note"] for r in group])
+    rec["derivations"] = _joined([r["derivation"] for r in group])
+    rec["source_levels"] = "; ".join(dict.fromkeys(r["source_level"] for r in group))
+    return rec
+
+
 def arm_values(df: pd.DataFrame, outcome: str, use: str = "primary") -> pd.DataFrame:
     """One row per study (and time point) with the statistics of each arm side by side.
 
     Columns: ``study_id``, ``timepoint``, ``unit``, then ``<statistic>_<arm>`` for every
     statistic reported (arm ``msc``, ``control``, ``contrast``), ``narrative`` (the
-    direction-only quotes) and ``sources`` (the distinct source URLs of the rows).
+    direction-only quotes) and ``sources`` (the distinct source URLs of the rows). Studies
+    and time points in sorted order, rows of a study in sheet order; rows without a study
+    or a time point are left out.
     """
     rows = df[(df["outcome"] == outcome) & (df["use"] == use)]
     if "ae_type" in rows.columns:
         rows = rows[rows["ae_type"].isna()]
-    records = []
-    for (study, timepoint), group in rows.groupby(["study_id", "timepoint"], sort=True):
-        rec: dict[str, object] = {"study_id": study, "timepoint": timepoint}
-        units = group.loc[~group["statistic"].isin(["n", "narrative", "p_value"]), "unit"].dropna()
-        rec["unit"] = units.iloc[0] if len(units) else ""
-        for r in group.itertuples(index=False):
-            if r.statistic != "narrative":
-                rec[f"{r.statistic}_{r.arm}"] = float(r.value)
-        quotes = group.loc[group["statistic"] == "narrative"]
-        rec["narrative"] = " | ".join(f"[{a}] {q}" for a, q in zip(quotes["arm"], quotes["quote"]))
-        rec["sources"] = "; ".join(dict.fromkeys(group["source"]))
-        rec["notes"] = "; ".join(dict.fromkeys(str(n) for n in group["note"].dropna() if str(n).strip()))
-        rec["derivations"] = "; ".join(dict.fromkeys(str(n) for n in group["derivation"].dropna() if str(n).strip()))
-        rec["source_levels"] = "; ".join(dict.fromkeys(group["source_level"]))
-        records.append(rec)
-    return pd.DataFrame.from_records(records)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows.to_dict("records"):
+        if not (_missing(r["study_id"]) or _missing(r["timepoint"])):
+            groups.setdefault((r["study_id"], r["timepoint"]), []).append(r)
+    return pd.DataFrame.from_records([_arm_record(s, t, groups[(s, t)]) for s, t in sorted(groups)])
 
 
 def value_of(rec: Mapping[str, object], key: str) -> float:

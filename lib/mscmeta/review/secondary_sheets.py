@@ -60,7 +60,10 @@ def _group_failures(file: str, frame: pd.DataFrame) -> list[Failure]:
     for rule in SS.GROUP_RULES[file]:
         if not set(rule.keys) | {"statistic", "value", "use"} <= set(frame.columns):
             continue
-        for _, group in frame.groupby(list(rule.keys), dropna=False, sort=False):
+        keys = list(rule.keys)
+        sizes = frame.groupby(keys, dropna=False, sort=False)[keys[0]].transform("size")
+        shared = frame[sizes >= 2]  # a one-row group cannot break a rule (GroupRule)
+        for _, group in shared.groupby(keys, dropna=False, sort=False):
             for index, message in rule.failures(group):
                 study = frame.at[index, "study_id"]
                 out.append(Failure(file, csv_line(index), None if pd.isna(study) else str(study), rule.column, message))

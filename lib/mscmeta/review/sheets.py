@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mscmeta.plots.prisma import PRISMA_BOXES
+from mscmeta.engine.prisma_flow import PRISMA_BOXES
 from mscmeta.review import schema as S
 from mscmeta.review.csvsheet import (
     DataValidationError,
