@@ -22,11 +22,23 @@ import argparse
 import ast
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 #: Modules that run every stage (the runner and what it imports).
 RUNNER_MODULES = ("mscmeta.bundle.pipeline",)
 PACKAGE = "mscmeta"
+
+
+@lru_cache(maxsize=None)
+def _source(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def _parsed_imports(path: Path, module: str) -> frozenset[str]:
+    """The ``mscmeta`` modules *path* imports (parsed once per process, however many stages ask)."""
+    return frozenset(imported_modules(_source(path), module, path.name == "__init__.py"))
 
 
 def _module_file(lib: Path, module: str) -> Path | None:
@@ -47,10 +59,24 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _statements(tree: ast.AST):
+    """Every statement of *tree*, at any depth (bodies of functions, classes, ``if``,
+    ``try``, ``with``, ``match``...). Import statements are statements, and an expression
+    cannot hold one, so expressions are not entered (a full :func:`ast.walk` visits every
+    node and costs ten times as much)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.stmt):
+            yield node
+        todo.extend(child for child in ast.iter_child_nodes(node)
+                    if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)))
+
+
 def imported_modules(source: str, module: str = "", is_package: bool = False) -> set[str]:
     """Every ``mscmeta`` module named by the import statements of *source* (any depth)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _statements(ast.parse(source)):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -79,7 +105,7 @@ def closure(lib: Path, roots: set[str]) -> set[Path]:
         if path is None:  # a name imported from a module (a function, a class), not a module
             continue
         files.add(path)
-        found = imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py")
+        found = _parsed_imports(path, module)
         todo += sorted({m for f in found for m in _with_parents(f)} - seen)
     return files
 
@@ -103,14 +129,39 @@ def make_rule(notebook: Path, lib: Path, target: str, rule_file: str | None = No
     return f"{targets}: {deps}\n"
 
 
+def write_rules(notebooks: list[Path], lib: Path, rules_dir: Path, target: str) -> list[Path]:
+    """Write ``<rules_dir>/<stage>.mk`` for every notebook, each parsed module read once.
+
+    *target* names the executed notebook with ``{stage}`` for the stage's name, e.g.
+    ``$(NB_OUT)/{stage}.ipynb``. Each file is replaced atomically, and only if its rule changed.
+    """
+    written = []
+    for notebook in notebooks:
+        rule = make_rule(notebook, lib, target.format(stage=notebook.stem))
+        path = rules_dir / f"{notebook.stem}.mk"
+        if not path.is_file() or path.read_text(encoding="utf-8") != rule:
+            tmp = path.with_suffix(".mk.tmp")
+            tmp.write_text(rule, encoding="utf-8")
+            tmp.replace(path)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Print the Makefile rule of a notebook stage's package files.")
-    parser.add_argument("notebook", type=Path)
-    parser.add_argument("--target", required=True, help="the executed notebook the rule makes")
+    parser = argparse.ArgumentParser(description="Print (or write) the Makefile rules of notebook stages' package files.")
+    parser.add_argument("notebooks", type=Path, nargs="+")
+    parser.add_argument("--target", required=True,
+                        help="the executed notebook the rule makes ({stage} stands for the stage with --rules-dir)")
     parser.add_argument("--lib", type=Path, default=Path("lib"), help="folder holding the mscmeta package")
     parser.add_argument("--rule-file", help="the file the rule is written to (made to depend on the same files)")
+    parser.add_argument("--rules-dir", type=Path, help="write <stage>.mk here for every notebook instead of printing")
     args = parser.parse_args(argv)
-    sys.stdout.write(make_rule(args.notebook, args.lib, args.target, args.rule_file))
+    if args.rules_dir is not None:
+        write_rules(args.notebooks, args.lib, args.rules_dir, args.target)
+        return 0
+    if len(args.notebooks) != 1:
+        parser.error("print the rule of one notebook at a time (or use --rules-dir)")
+    sys.stdout.write(make_rule(args.notebooks[0], args.lib, args.target, args.rule_file))
     return 0
 
 
