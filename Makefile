@@ -94,11 +94,6 @@ NB_SRC := notebooks
 
 STAGES := 01-extract 02-quality-assess 03-pool 04-subgroup 05-secondary-outcomes 06-update-and-certainty
 EXECUTED := $(STAGES:%=$(NB_OUT)/%.ipynb)
-# The order make starts the stages in when it runs JOBS at a time (prerequisite order): 02
-# first, since 03, 04 and 06 wait for it, then the longest stages, the short independent
-# ones last to fill the gaps -- on 2 cores the six stages end within a second of each
-# other instead of one core idling while the last long stage runs alone.
-BUILD_ORDER := 02-quality-assess 05-secondary-outcomes 04-subgroup 06-update-and-certainty 03-pool 01-extract
 
 # The parameters each stage receives: notebook parameter=make variable (values are never
 # split or re-parsed, so any value reaches the notebook's validator and gets its message).
@@ -289,7 +284,7 @@ ifneq ($(QUERY)$(LOCKED)$(DIRECT),)
 endif
 endif
 
-$(HTML_INDEX): $(BUILD_ORDER:%=$(NB_OUT)/%.ipynb) $(REPORT_FILES)
+$(HTML_INDEX): $(EXECUTED) $(REPORT_FILES)
 	@SECONDS=0; echo "[html] started"; $(PY) -m mscmeta.bundle.report --out $(call shquote,$(OUT)) --jobs $(JOBS) > /dev/null \
 		&& echo "[html] done in $${SECONDS} s"
 
