@@ -240,11 +240,23 @@ $(RAW)/%.csv:
 # The data and the parameters, checked once before any stage runs (every sheet, the
 # scenario's mortality analysis, the option values): invalid input stops the run before
 # anything is published. Redone when a sheet, a parameter or the checking code changes.
+# While it runs (one core), a new venv's bytecode for what every stage's runner and kernel
+# import besides (papermill, ipykernel, IPython, matplotlib) is written on the other core:
+# uv installs no .pyc, and otherwise the first two stages would each compile the same
+# modules. Done once per venv (the stamp $(BYTECODE)); a failure there only costs time.
 CHECKED := $(PARAMS_DIR)/checked.txt
 CHECK_CODE := $(sort $(wildcard lib/mscmeta/review/*.py lib/mscmeta/engine/*.py lib/mscmeta/plots/*.py))
+BYTECODE := $(VENV)/.bytecode
+WARM_MODULES := papermill ipykernel.kernelapp IPython matplotlib_inline.backend_inline matplotlib.pyplot \
+  matplotlib.backends.backend_agg matplotlib.backends.backend_svg
+warm_bytecode = $(PY) -c 'import importlib, sys; from mscmeta.bundle.lean_imports import skip_iri_grammar; \
+  skip_iri_grammar(); [importlib.import_module(m) for m in sys.argv[1:]]' $(WARM_MODULES) > /dev/null 2>&1 && touch $(BYTECODE)
 $(CHECKED): $(ALL_SHEETS) $(STAGES:%=$(PARAMS_DIR)/%.txt) $(CHECK_CODE) $(VENV_STAMP)
-	@$(PY) -m mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
-		-p $(call shquote,secondary_model=$(SECONDARY_MODEL)) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+	@warm=; if [ ! $(BYTECODE) -nt $(VENV_STAMP) ]; then { $(warm_bytecode); } & warm=$$!; fi; \
+	$(PY) -m mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
+		-p $(call shquote,secondary_model=$(SECONDARY_MODEL)) > $@.tmp; status=$$?; \
+	if [ -n "$$warm" ]; then wait $$warm; fi; \
+	if [ $$status = 0 ]; then mv $@.tmp $@; else rm -f $@.tmp; exit 1; fi
 
 # Each stage's parameters live in a file that is rewritten (when make reads this Makefile,
 # under the outputs lock) only if its content changes, so a new value reruns that stage and
