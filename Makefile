@@ -219,9 +219,20 @@ $(VENV_STAMP): $(LOCK) pyproject.toml
 	fi; \
 	mv $@.tmp $@
 
+# Registering the kernel (what `python -m ipykernel install --sys-prefix` does) also writes
+# the bytecode of what every stage's runner and kernel import besides the preflight's
+# modules (papermill, ipykernel, IPython, matplotlib): uv installs no .pyc, so with a new
+# venv the first two stages would otherwise each compile the same ~1,000 modules. It runs
+# beside the preflight, on the core that would otherwise wait.
+WARM_MODULES := papermill IPython matplotlib_inline.backend_inline matplotlib.pyplot \
+  matplotlib.backends.backend_agg matplotlib.backends.backend_svg
 $(KERNEL_SPEC): $(VENV_STAMP)
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
-	touch $@
+	@echo "registering the kernel $(KERNEL) in $(VENV) (and compiling what the stages import)"
+	@$(PY) -c 'import importlib, sys; from ipykernel.kernelspec import install; \
+	  install(kernel_name=sys.argv[1], display_name=sys.argv[2], prefix=sys.prefix); \
+	  from mscmeta.bundle.lean_imports import skip_iri_grammar; skip_iri_grammar(); \
+	  [importlib.import_module(m) for m in sys.argv[3:]]' $(KERNEL) "Python ($(KERNEL))" $(WARM_MODULES)
+	@touch $@
 
 # What each stage reads besides its notebook and the package: every sheet is a real
 # prerequisite, and a missing one stops the run with a line naming it.
@@ -240,23 +251,11 @@ $(RAW)/%.csv:
 # The data and the parameters, checked once before any stage runs (every sheet, the
 # scenario's mortality analysis, the option values): invalid input stops the run before
 # anything is published. Redone when a sheet, a parameter or the checking code changes.
-# While it runs (one core), a new venv's bytecode for what every stage's runner and kernel
-# import besides (papermill, ipykernel, IPython, matplotlib) is written on the other core:
-# uv installs no .pyc, and otherwise the first two stages would each compile the same
-# modules. Done once per venv (the stamp $(BYTECODE)); a failure there only costs time.
 CHECKED := $(PARAMS_DIR)/checked.txt
 CHECK_CODE := $(sort $(wildcard lib/mscmeta/review/*.py lib/mscmeta/engine/*.py lib/mscmeta/plots/*.py))
-BYTECODE := $(VENV)/.bytecode
-WARM_MODULES := papermill ipykernel.kernelapp IPython matplotlib_inline.backend_inline matplotlib.pyplot \
-  matplotlib.backends.backend_agg matplotlib.backends.backend_svg
-warm_bytecode = $(PY) -c 'import importlib, sys; from mscmeta.bundle.lean_imports import skip_iri_grammar; \
-  skip_iri_grammar(); [importlib.import_module(m) for m in sys.argv[1:]]' $(WARM_MODULES) > /dev/null 2>&1 && touch $(BYTECODE)
 $(CHECKED): $(ALL_SHEETS) $(STAGES:%=$(PARAMS_DIR)/%.txt) $(CHECK_CODE) $(VENV_STAMP)
-	@warm=; if [ ! $(BYTECODE) -nt $(VENV_STAMP) ]; then { $(warm_bytecode); } & warm=$$!; fi; \
-	$(PY) -m mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
-		-p $(call shquote,secondary_model=$(SECONDARY_MODEL)) > $@.tmp; status=$$?; \
-	if [ -n "$$warm" ]; then wait $$warm; fi; \
-	if [ $$status = 0 ]; then mv $@.tmp $@; else rm -f $@.tmp; exit 1; fi
+	@$(PY) -m mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
+		-p $(call shquote,secondary_model=$(SECONDARY_MODEL)) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 
 # Each stage's parameters live in a file that is rewritten (when make reads this Makefile,
 # under the outputs lock) only if its content changes, so a new value reruns that stage and
