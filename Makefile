@@ -221,10 +221,10 @@ $(VENV_STAMP): $(LOCK) pyproject.toml
 
 # Registering the kernel (what `python -m ipykernel install --sys-prefix` does) also writes
 # the bytecode of what every stage's runner and kernel import besides the preflight's
-# modules (papermill, ipykernel, IPython, matplotlib): uv installs no .pyc, so with a new
+# modules (papermill, the kernel, IPython, matplotlib): uv installs no .pyc, so with a new
 # venv the first two stages would otherwise each compile the same ~1,000 modules. It runs
 # beside the preflight, on the core that would otherwise wait.
-WARM_MODULES := papermill IPython matplotlib_inline.backend_inline matplotlib.pyplot \
+WARM_MODULES := papermill ipykernel.kernelapp IPython matplotlib_inline.backend_inline matplotlib.pyplot \
   matplotlib.backends.backend_agg matplotlib.backends.backend_svg
 $(KERNEL_SPEC): $(VENV_STAMP)
 	@echo "registering the kernel $(KERNEL) in $(VENV) (and compiling what the stages import)"
