@@ -94,6 +94,11 @@ NB_SRC := notebooks
 
 STAGES := 01-extract 02-quality-assess 03-pool 04-subgroup 05-secondary-outcomes 06-update-and-certainty
 EXECUTED := $(STAGES:%=$(NB_OUT)/%.ipynb)
+# The order make meets the stages in when it runs JOBS at a time: after 02 (which 03, 04 and
+# 06 wait for), the longest stage first, the short independent 05 last to fill the gap. On
+# 2 cores this ends the six stages ~6 s sooner than the numbered order, where 04 (the
+# longest) often ran alone at the end (measured: 45-48 s vs 53-54 s from clean outputs).
+BUILD_ORDER := 01-extract 02-quality-assess 04-subgroup 06-update-and-certainty 03-pool 05-secondary-outcomes
 
 # The parameters each stage receives: notebook parameter=make variable (values are never
 # split or re-parsed, so any value reaches the notebook's validator and gets its message).
@@ -295,7 +300,7 @@ ifneq ($(QUERY)$(LOCKED)$(DIRECT),)
 endif
 endif
 
-$(HTML_INDEX): $(EXECUTED) $(REPORT_FILES)
+$(HTML_INDEX): $(BUILD_ORDER:%=$(NB_OUT)/%.ipynb) $(REPORT_FILES)
 	@SECONDS=0; echo "[html] started"; $(PY) -m mscmeta.bundle.report --out $(call shquote,$(OUT)) --jobs $(JOBS) > /dev/null \
 		&& echo "[html] done in $${SECONDS} s"
 

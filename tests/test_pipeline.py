@@ -273,3 +273,14 @@ def test_a_notebook_run_by_hand_cannot_write_into_the_batch_outputs(good_run, tm
     shutil.rmtree(good_run / "lab")
     defaults = {nb.name: declared_parameters(nb)["out_dir"]["default"] for nb in (ROOT / "notebooks").glob("*.ipynb")}
     assert defaults and set(defaults.values()) == {'"../outputs/lab"'}, defaults
+
+
+def test_the_build_order_runs_every_stage_once():
+    """The Makefile's BUILD_ORDER (the order make meets the stages in, for scheduling) is a
+    permutation of STAGES: reordering for speed must never drop or repeat a stage."""
+    from conftest import ROOT
+
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    values = dict(line.split(" := ", 1) for line in text.splitlines() if line.startswith(("STAGES :=", "BUILD_ORDER :=")))
+    stages, order = values["STAGES"].split(), values["BUILD_ORDER"].split()
+    assert sorted(order) == sorted(stages) and len(order) == len(set(order)) == 6
