@@ -259,3 +259,5 @@ def test_report_06_is_on_the_front_page_and_the_methods_page():
         assert term in methods, term
     checklist = REP.prisma_checklist().set_index("item")
     assert "report 06" in checklist.loc["15", "where"].lower() and checklist.loc["22", "status"] == "reported"
+    for item in ("13d", "13f", "20d"):  # notebook 03's section "Models for sparse data"
+        assert "models for sparse data" in checklist.loc[item, "where"].lower(), item
