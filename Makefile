@@ -165,7 +165,7 @@ lab: $(VENV_STAMP) $(KERNEL_SPEC) ## open JupyterLab on the project kernel
 
 html: ## render executed notebooks as HTML (full and code-free) + index
 
-bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time a fresh clone's set-up and reproduce, make reproduce from clean, its floor, the no-op rerun, the engine
+bench: $(VENV_STAMP) $(KERNEL_SPEC) ## time make reproduce from a fresh clone (cold and warm package cache), make reproduce from clean, its floor, the no-op rerun, the engine
 	$(PY) -m mscmeta.bundle.bench_setup
 	$(PY) -m mscmeta.bundle.bench_pipeline
 	$(PY) -m mscmeta.bundle.bench
