@@ -183,6 +183,48 @@ def test_a_dead_kernel_is_reported_with_its_cell(tmp_path):
     assert "DeadKernelError" not in message
 
 
+def _flaky_kernel(tmp_path, failures: int) -> Path:
+    """A kernel spec ``flaky`` (in a JUPYTER_PATH under *tmp_path*) whose first *failures*
+    starts exit before the kernel comes up, as a kernel whose port was taken would."""
+    count = tmp_path / "starts"
+    script = tmp_path / "flaky_kernel.py"
+    script.write_text(
+        "import os, sys\n"
+        f"count = {str(count)!r}\n"
+        "n = int(open(count).read()) if os.path.exists(count) else 0\n"
+        "open(count, 'w').write(str(n + 1))\n"
+        f"if n < {failures}:\n"
+        "    sys.exit(1)\n"
+        "from ipykernel.kernelapp import launch_new_instance\n"
+        "launch_new_instance(argv=sys.argv[1:])\n"
+    )
+    spec = tmp_path / "jupyter" / "kernels" / "flaky"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": [sys.executable, str(script), "-f", "{connection_file}"], "display_name": "flaky", "language": "python"}))
+    return count
+
+
+def test_a_kernel_that_dies_before_its_first_cell_is_started_once_more(tmp_path, monkeypatch):
+    count = _flaky_kernel(tmp_path, failures=1)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    nb = tmp_path / "07-flaky.ipynb"
+    _stage_notebook(nb, "x = 1")
+    executed = run_stage(nb, out=tmp_path / "out", data_dir=tmp_path, kernel="flaky")
+    assert executed.exists() and count.read_text() == "2"
+
+
+def test_a_kernel_that_never_starts_is_reported_after_one_more_try(tmp_path, monkeypatch):
+    count = _flaky_kernel(tmp_path, failures=99)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    nb = tmp_path / "07-flaky.ipynb"
+    _stage_notebook(nb, "x = 1")
+    with pytest.raises(StageError, match="the kernel died"):
+        run_stage(nb, out=tmp_path / "out", data_dir=tmp_path, kernel="flaky")
+    assert count.read_text() == "2"
+    assert not (tmp_path / "out" / "notebooks" / "07-flaky.ipynb").exists()
+
+
 def _limited(limit: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

@@ -14,7 +14,9 @@
    ``tables_in`` at ``<out>/tables`` (what upstream stages wrote) and ``data_dir`` at the
    raw data. The kernel's own chatter on stderr is held back; it is shown only if the
    stage fails.
-4. If a cell fails, or the kernel dies, the staging folder is discarded, the executed
+4. A kernel that dies before running the first cell is started once more
+   (:data:`STARTUP_RETRIES`; kernels starting at once can collide). If a cell fails, or
+   the kernel dies again or while running a cell, the staging folder is discarded, the executed
    notebook is kept at ``<out>/failed/<stage>.ipynb`` for inspection, and the error names
    the notebook and the cell; the previous outputs stay exactly as they were. A full disk
    or a read-only folder gives one line naming the file.
@@ -282,6 +284,40 @@ def _execute(notebook: Path, executed: Path, parameters: dict, kernel: str, prog
                 os.environ[key] = value
 
 
+#: How many times a stage is started again when its kernel dies before running its first
+#: cell. A kernel can fail to start when several start at once (jupyter_client chooses free
+#: TCP ports that the kernel binds only later, with no coordination between processes); a
+#: kernel that dies while running a cell is reported at once.
+STARTUP_RETRIES = 1
+
+
+def _died_before_first_cell(exc: BaseException, executed: Path) -> bool:
+    """True if the kernel died (or never came up) before any cell of *executed* started."""
+    from papermill.exceptions import PapermillExecutionError  # deferred on purpose (see declared_parameters)
+
+    if isinstance(exc, PapermillExecutionError):
+        return False
+    text = f"{type(exc).__name__} {exc}".lower()
+    return ("died" in text or "dead" in text) and nbclean.running_cell(executed) is None
+
+
+def _execute_retrying(notebook: Path, executed: Path, parameters: dict, kernel: str, progress: bool,
+                      chatter: list[str]) -> None:
+    """:func:`_execute`, started once more (:data:`STARTUP_RETRIES`) if the kernel dies before
+    its first cell; *chatter* then holds the kernel's words from the last attempt only."""
+    for attempt in range(STARTUP_RETRIES + 1):
+        try:
+            with _stderr_held(chatter):
+                _execute(notebook, executed, parameters, kernel, progress)
+            return
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- re-raised unless it is a start-up death
+            if attempt == STARTUP_RETRIES or not _died_before_first_cell(exc, executed):
+                raise
+            chatter.clear()
+
+
 def _failure(notebook: Path, exc: BaseException, executed: Path, chatter: list[str]) -> str:
     """One message for a stage that did not finish: the cell, the exception, the kernel's last words."""
     from papermill.exceptions import PapermillExecutionError  # deferred on purpose (see declared_parameters)
@@ -322,8 +358,7 @@ def _run_locked(notebook: Path, out: Path, data_dir: Path, parameters: dict, ker
     chatter: list[str] = []
     try:
         try:
-            with _stderr_held(chatter):
-                _execute(notebook, executed, {**parameters, "out_dir": str(staging)}, kernel, progress)
+            _execute_retrying(notebook, executed, {**parameters, "out_dir": str(staging)}, kernel, progress, chatter)
         except OSError as exc:
             raise StageError(_oserror_message(stage, exc, staging, out)) from None
         except Exception as exc:  # a failing cell, a dead kernel, a missing kernel...
