@@ -6,10 +6,10 @@ Reference sources
 * ``[Atal]``: the worked example published with Atal et al. (2019)'s web app
   (github:iatal/fragility_ma, ``app/www/figure_tracking_FI.svg``, data
   ``app/data/example.csv``; Mantel-Haenszel risk ratio, fixed effect, RevMan
-  conventions): RR 0.49 [0.28; 0.85], fragility index 4 via Trial 7 arm A
-  0 -> 1 events (0.52 [0.31; 0.89]), Trial 2 arm B 2 -> 1 (0.54 [0.32; 0.94]),
-  Trial 4 arm A 1 -> 2 (0.58 [0.34; 0.98]), Trial 4 arm A 2 -> 3
-  (0.61 [0.36; 1.02]). Two published decimals: tolerance 0.005 (rounding).
+  conventions): the initial risk ratio, fragility index 4 and the four published
+  steps with their risk ratios, kept as data with their source in
+  ``tests/fixtures/reference/atal2019_fragility_example.csv``. Two published
+  decimals: tolerance 0.005 (rounding).
 * ``[metafor]``: metafor 3.8.1 / R 4.2.2, ``refgen/frag_refs.R``:
   ``rma.mh(measure=m, ai=e1, n1i=n1, ci=e0, n2i=n0, add=c(1/2,1/2),
   to=c("only0","only0"), drop00=c(TRUE,TRUE))`` - the RevMan MH pool;
@@ -38,8 +38,10 @@ Reference sources
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,6 +58,8 @@ ATAL = dict(events_t=[2, 4, 2, 1, 0, 7, 0, 2], n_t=[39, 25, 23, 9, 17, 182, 15, 
 SPARSE = dict(events_t=[2, 0, 1, 3, 0, 4, 1, 6, 0], n_t=[20, 13, 50, 100, 10, 31, 12, 101, 20],
               events_c=[5, 2, 4, 5, 0, 9, 1, 10, 3], n_c=[20, 12, 50, 100, 10, 30, 12, 99, 20])
 TRIALS = [f"Trial {i}" for i in range(1, 9)]
+#: [Atal]'s published initial result and path (source per row).
+ATAL_PUBLISHED = Path(__file__).parent / "fixtures" / "reference" / "atal2019_fragility_example.csv"
 
 
 def _arrays(d: dict[str, list[int]]) -> tuple[np.ndarray, ...]:
@@ -76,16 +80,22 @@ def iv_fixed_or(et: np.ndarray, nt: np.ndarray, ec: np.ndarray, nc: np.ndarray,
 
 
 # ---------------------------------------------------------------- [Atal]
+def _atal_published() -> list[dict[str, str]]:
+    with ATAL_PUBLISHED.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_atal_published_example() -> None:
     """[Atal] example.csv, MH RR fixed effect: FI = 4 and the published path."""
+    rows = _atal_published()
+    initial, steps = rows[0], rows[1:]
     res = fragility_index(**ATAL, pool=MantelHaenszelPool("RR"), studies=TRIALS)
-    assert res.fragility_index == 4
+    assert res.fragility_index == 4 == len(steps)
     assert res.initially_significant
-    assert [round(math.exp(x), 2) for x in res.initial] == [0.49, 0.28, 0.85]
+    assert [round(math.exp(x), 2) for x in res.initial] == [float(initial[k]) for k in ("rr", "ci_low", "ci_high")]
     path = [(m.study, m.arm, m.change, m.events_after) for m in res.modifications]
-    assert path == [("Trial 7", "treatment", +1, 1), ("Trial 2", "control", -1, 1),
-                    ("Trial 4", "treatment", +1, 2), ("Trial 4", "treatment", +1, 3)]
-    published = [(0.52, 0.31, 0.89), (0.54, 0.32, 0.94), (0.58, 0.34, 0.98), (0.61, 0.36, 1.02)]
+    assert path == [(r["study"], r["arm"], int(r["change"]), int(r["events_after"])) for r in steps]
+    published = [tuple(float(r[k]) for k in ("rr", "ci_low", "ci_high")) for r in steps]
     for mod, ref in zip(res.modifications, published):
         got = [math.exp(x) for x in (mod.log_estimate, mod.ci_low, mod.ci_high)]
         assert got == pytest.approx(list(ref), abs=0.005)

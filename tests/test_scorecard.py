@@ -26,7 +26,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "data_small"
 # ---------------------------------------------------------------- decimals and status rule
 
 
-@pytest.mark.parametrize(("text", "decimals"), [("0.52", 2), ("0.50", 2), (".998", 3), ("13", 0), ("1.2e-3", 4), ("", None)])
+@pytest.mark.parametrize(("text", "decimals"), [("0.61", 2), ("0.50", 2), (".998", 3), ("13", 0), ("1.2e-3", 4), ("", None)])
 def test_decimals_are_read_from_the_printed_number(text, decimals):
     assert decimals_of(text) == decimals
 

@@ -13,7 +13,7 @@ Status rule (:func:`status`), applied to every value the paper reports for a qua
 ``match``
     Ours rounds to the published value at the published number of decimals, i.e.
     ``|ours - published| <= 0.5 * 10**-d`` with ``d`` the decimals printed in the source
-    (0.5249 against a published 0.52 is a match; 0.526 is not).
+    (0.6149 against a published 0.61 is a match; 0.616 is not).
 ``close``
     Not a match, but every value is near: ratio measures within
     :data:`CLOSE_LOG` on the natural-log scale (``|log ours - log published| <= 0.10``,
