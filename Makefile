@@ -285,14 +285,13 @@ $(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(VENV_STAMP) $(KERNEL_
 # The package files each stage imports, as make rules (standard library only, so they can be
 # made before the venv exists). Remade when a notebook or any package file changes: one run
 # of stagedeps writes the rules of every stage (each module parsed once); the stamp is
-# touched first, so the rule files are never older than it (make then reads them once).
+# touched first and every rule file written after it, so none is older than the stamp.
 DEPS_FILES := $(STAGES:%=$(DEPS_DIR)/%.mk)
 DEPS_STAMP := $(DEPS_DIR)/.stamp
 $(DEPS_STAMP): $(STAGES:%=$(NB_SRC)/%.ipynb) $(LIB)
 	@mkdir -p $(DEPS_DIR) && touch $@
 	@$(PYTHON) lib/mscmeta/bundle/stagedeps.py $(STAGES:%=$(NB_SRC)/%.ipynb) --lib lib --target '$$(NB_OUT)/{stage}.ipynb' \
 		--rules-dir $(call shquote,$(DEPS_DIR)) || { rm -f $@; exit 1; }
-	@touch $(DEPS_FILES)
 $(DEPS_FILES): $(DEPS_STAMP) ;
 ifneq ($(BUILDING),)
 ifneq ($(QUERY)$(LOCKED)$(DIRECT),)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -219,6 +220,7 @@ def _keep_failed(executed: Path, out: Path, stage: str, replacements: Mapping[st
 ENGINE_NAME = "mscmeta-final-save"
 
 
+@functools.cache
 def _register_engine() -> None:
     """Register papermill's nbclient engine with one change: the executed notebook is written
     once, when execution ends, instead of at the start and the end of every cell (42 writes
@@ -291,14 +293,15 @@ def _execute(notebook: Path, executed: Path, parameters: dict, kernel: str, prog
 STARTUP_RETRIES = 1
 
 
+def _kernel_died(exc: BaseException) -> bool:
+    """True if *exc* says the kernel died (nbclient's DeadKernelError, or jupyter_client's
+    "Kernel died before replying to kernel_info")."""
+    return "DeadKernel" in type(exc).__name__ or "died" in str(exc).lower()
+
+
 def _died_before_first_cell(exc: BaseException, executed: Path) -> bool:
     """True if the kernel died (or never came up) before any cell of *executed* started."""
-    from papermill.exceptions import PapermillExecutionError  # deferred on purpose (see declared_parameters)
-
-    if isinstance(exc, PapermillExecutionError):
-        return False
-    text = f"{type(exc).__name__} {exc}".lower()
-    return ("died" in text or "dead" in text) and nbclean.running_cell(executed) is None
+    return _kernel_died(exc) and nbclean.running_cell(executed) is None
 
 
 def _execute_retrying(notebook: Path, executed: Path, parameters: dict, kernel: str, progress: bool,
@@ -325,7 +328,7 @@ def _failure(notebook: Path, exc: BaseException, executed: Path, chatter: list[s
     if isinstance(exc, PapermillExecutionError):
         return _describe_failure(notebook, exc)
     cell = nbclean.running_cell(executed)
-    died = "DeadKernel" in type(exc).__name__ or "died" in str(exc).lower()
+    died = _kernel_died(exc)
     what = "the kernel died" if died else f"{type(exc).__name__}: {exc}"
     where = f" in cell {cell[0]}" + (f"\n  cell starts with: {cell[1]}" if cell[1] else "") if cell else ""
     last = f"\n  the kernel said: {chatter[-1]}" if died and chatter else ""

@@ -31,14 +31,9 @@ PACKAGE = "mscmeta"
 
 
 @lru_cache(maxsize=None)
-def _source(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=None)
 def _parsed_imports(path: Path, module: str) -> frozenset[str]:
     """The ``mscmeta`` modules *path* imports (parsed once per process, however many stages ask)."""
-    return frozenset(imported_modules(_source(path), module, path.name == "__init__.py"))
+    return frozenset(imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py"))
 
 
 def _module_file(lib: Path, module: str) -> Path | None:
@@ -133,17 +128,14 @@ def write_rules(notebooks: list[Path], lib: Path, rules_dir: Path, target: str) 
     """Write ``<rules_dir>/<stage>.mk`` for every notebook, each parsed module read once.
 
     *target* names the executed notebook with ``{stage}`` for the stage's name, e.g.
-    ``$(NB_OUT)/{stage}.ipynb``. Each file is replaced atomically, and only if its rule changed.
+    ``$(NB_OUT)/{stage}.ipynb``. Each file is replaced atomically.
     """
     written = []
     for notebook in notebooks:
-        rule = make_rule(notebook, lib, target.format(stage=notebook.stem))
         path = rules_dir / f"{notebook.stem}.mk"
-        if not path.is_file() or path.read_text(encoding="utf-8") != rule:
-            tmp = path.with_suffix(".mk.tmp")
-            tmp.write_text(rule, encoding="utf-8")
-            tmp.replace(path)
-        written.append(path)
+        tmp = path.with_suffix(".mk.tmp")
+        tmp.write_text(make_rule(notebook, lib, target.format(stage=notebook.stem)), encoding="utf-8")
+        written.append(tmp.replace(path))
     return written
 
 

@@ -29,18 +29,14 @@ def sheet_of(data: SecondaryData, outcome: str) -> pd.DataFrame:
     raise KeyError(f"unknown outcome {outcome!r}; known outcomes: {', '.join(SS.OUTCOMES)}")
 
 
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
 def _joined(values: list[object]) -> str:
     """The distinct non-blank texts of *values*, in order, joined by "; "."""
-    return "; ".join(dict.fromkeys(str(v) for v in values if not _missing(v) and str(v).strip()))
+    return "; ".join(dict.fromkeys(str(v) for v in values if not pd.isna(v) and str(v).strip()))
 
 
 def _arm_record(study: str, timepoint: str, group: list[dict]) -> dict[str, object]:
     rec: dict[str, object] = {"study_id": study, "timepoint": timepoint}
-    units = [r["unit"] for r in group if r["statistic"] not in ("n", "narrative", "p_value") and not _missing(r["unit"])]
+    units = [r["unit"] for r in group if r["statistic"] not in ("n", "narrative", "p_value") and not pd.isna(r["unit"])]
     rec["unit"] = units[0] if units else ""
     for r in group:
         if r["statistic"] != "narrative":
@@ -67,7 +63,7 @@ def arm_values(df: pd.DataFrame, outcome: str, use: str = "primary") -> pd.DataF
         rows = rows[rows["ae_type"].isna()]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows.to_dict("records"):
-        if not (_missing(r["study_id"]) or _missing(r["timepoint"])):
+        if not (pd.isna(r["study_id"]) or pd.isna(r["timepoint"])):
             groups.setdefault((r["study_id"], r["timepoint"]), []).append(r)
     return pd.DataFrame.from_records([_arm_record(s, t, groups[(s, t)]) for s, t in sorted(groups)])
 
