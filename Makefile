@@ -225,12 +225,11 @@ $(VENV_STAMP): $(LOCK) pyproject.toml
 	mv $@.tmp $@
 
 # Registering the kernel (what `python -m ipykernel install --sys-prefix` does) also writes
-# the bytecode of what every stage's runner and kernel import besides the preflight's
-# modules (papermill, the kernel, IPython, matplotlib): uv installs no .pyc, so with a new
-# venv the first two stages would otherwise each compile the same ~1,000 modules. It runs
-# beside the preflight, on the core that would otherwise wait.
-WARM_MODULES := papermill ipykernel.kernelapp IPython matplotlib_inline.backend_inline matplotlib.pyplot \
-  matplotlib.backends.backend_agg matplotlib.backends.backend_svg
+# the bytecode of what every stage's runner imports (papermill, nbclient, jupyter_client):
+# uv installs no .pyc, so with a new venv the first two stages would otherwise each compile
+# the same modules. The kernels' libraries are compiled by the run's kernel server, which
+# imports them once (lib/mscmeta/bundle/forkserver.py). Both run beside the preflight.
+WARM_MODULES := papermill
 $(KERNEL_SPEC): $(VENV_STAMP)
 	@echo "registering the kernel $(KERNEL) in $(VENV) (and compiling what the stages import)"
 	@$(PY) -c 'import importlib, sys; from ipykernel.kernelspec import install; \
@@ -256,9 +255,12 @@ $(RAW)/%.csv:
 # The data and the parameters, checked once before any stage runs (every sheet, the
 # scenario's mortality analysis, the option values): invalid input stops the run before
 # anything is published. Redone when a sheet, a parameter or the checking code changes.
+# It first starts the run's kernel server (a no-op outside make reproduce/html), so that the
+# server imports the kernels' libraries while the data are checked.
 CHECKED := $(PARAMS_DIR)/checked.txt
 CHECK_CODE := $(sort $(wildcard lib/mscmeta/review/*.py lib/mscmeta/engine/*.py lib/mscmeta/plots/*.py))
 $(CHECKED): $(ALL_SHEETS) $(STAGES:%=$(PARAMS_DIR)/%.txt) $(CHECK_CODE) $(VENV_STAMP)
+	@$(PY) -m mscmeta.bundle.forkserver start
 	@$(PY) -m mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
 		-p $(call shquote,secondary_model=$(SECONDARY_MODEL)) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 

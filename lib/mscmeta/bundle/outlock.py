@@ -28,6 +28,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+try:
+    from mscmeta.bundle import forkserver
+except ImportError:  # run as a script by the system Python (make, before the venv exists)
+    import forkserver  # type: ignore[no-redef]  # the module beside this one
+
 #: Environment variable naming the lock file a parent process holds.
 LOCK_ENV = "MSCMETA_OUTPUTS_LOCK"
 #: Name of the lock file inside the outputs folder.
@@ -109,11 +114,17 @@ def outputs_lock(out: str | os.PathLike, what: str = "a stage", wait: bool = Tru
 def run_locked(out: str | os.PathLike, command: list[str], what: str) -> int:
     """Run *command* holding the lock of *out*; its children see ``MSCMETA_OUTPUTS_LOCK``.
 
+    The run gets a folder for its kernel server (``MSCMETA_KERNEL_SERVER``, see
+    :mod:`mscmeta.bundle.forkserver`; kept as it is if already set, empty to turn it off),
+    and the server is stopped when the command ends.
+
     Ctrl-C reaches the command through the terminal's process group; this process waits for
     it to finish its own clean-up, then releases the lock. SIGTERM is passed on.
     """
     with outputs_lock(out, what):
-        env = dict(os.environ, **{LOCK_ENV: str(lock_path(out))})
+        own_server = forkserver.SERVER_ENV not in os.environ
+        server = forkserver.new_server_folder(os.getpid()) if own_server else os.environ[forkserver.SERVER_ENV]
+        env = dict(os.environ, **{LOCK_ENV: str(lock_path(out)), forkserver.SERVER_ENV: server})
         child = subprocess.Popen(command, env=env, close_fds=False)  # make's jobserver pipes pass through
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
         try:
@@ -124,6 +135,8 @@ def run_locked(out: str | os.PathLike, command: list[str], what: str) -> int:
                     continue  # the child got the same Ctrl-C; let it clean up
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if own_server:
+                forkserver.stop_server(server)
 
 
 def main(argv: list[str] | None = None) -> int:

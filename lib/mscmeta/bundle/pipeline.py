@@ -27,7 +27,9 @@
    executed notebook -- the Makefile's target -- is moved into place last.
 
 The kernel runs with ``PYTHONHASHSEED=0`` and ``SOURCE_DATE_EPOCH=0`` so the outputs
-are byte-identical between runs. One line is printed when the stage starts and one when
+are byte-identical between runs. Under ``make reproduce`` it is forked from the run's
+kernel server, which has imported the libraries already (:mod:`mscmeta.bundle.forkserver`);
+elsewhere it starts the usual way. One line is printed when the stage starts and one when
 it ends, with its time.
 """
 
@@ -44,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from mscmeta.bundle import nbclean
+from mscmeta.bundle import forkserver, nbclean
 from mscmeta.bundle.lean_imports import skip_iri_grammar
 from mscmeta.bundle.outlock import OutputsLockError, outputs_lock
 from mscmeta.bundle.paths import DATA_RAW, OUTPUTS, PROJECT_ROOT
@@ -55,7 +57,7 @@ from mscmeta.engine.errors import DataError
 #: Kernel the Makefile registers inside the virtual environment (``make kernel``).
 KERNEL_NAME = "mscmeta"
 #: Environment the kernel inherits, for deterministic outputs.
-DETERMINISTIC_ENV = {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": "0"}
+DETERMINISTIC_ENV = forkserver.KERNEL_ENV
 #: Parameters whose values are the engine's option vocabulary, checked before a kernel starts.
 OPTION_PARAMETERS: dict[str, Callable[[object], str]] = {
     "measure": normalise_measure,
@@ -267,6 +269,8 @@ def _execute(notebook: Path, executed: Path, parameters: dict, kernel: str, prog
 
     saved_env = {k: os.environ.get(k) for k in DETERMINISTIC_ENV}
     os.environ.update(DETERMINISTIC_ENV)
+    # Under make reproduce the kernel is a fork of the run's server (mscmeta.bundle.forkserver).
+    forked = {"kernel_manager_class": forkserver.kernel_manager_class()} if forkserver.ensure_server() else {}
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -277,6 +281,7 @@ def _execute(notebook: Path, executed: Path, parameters: dict, kernel: str, prog
             progress_bar=progress,
             engine_name=ENGINE_NAME,
             request_save_on_cell_execute=True,  # hands the engine the path of its one final save
+            **forked,
         )
     finally:
         for key, value in saved_env.items():
