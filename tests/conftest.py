@@ -24,9 +24,10 @@ STAGES = ("01-extract", "02-quality-assess", "03-pool", "04-subgroup", "05-secon
           "06-update-and-certainty")
 
 
-def run_make(*args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run ``make`` in the project root with the venv's Python first on PATH."""
-    env = dict(os.environ)
+def run_make(*args: str, check: bool = True, timeout: int = 900, env_extra: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess:
+    """Run ``make`` in the project root with the venv's Python first on PATH (and *env_extra*)."""
+    env = dict(os.environ, **(env_extra or {}))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("MAKEFLAGS", None)
     proc = subprocess.run(
@@ -38,9 +39,10 @@ def run_make(*args: str, check: bool = True, timeout: int = 900) -> subprocess.C
     return proc
 
 
-def reproduce_into(out: Path, raw: Path = FIXTURE_DATA, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+def reproduce_into(out: Path, raw: Path = FIXTURE_DATA, *extra: str, check: bool = True,
+                   env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``make reproduce`` on the raw data folder *raw* into the outputs root *out*."""
-    return run_make("reproduce", f"OUT={out}", f"RAW={raw}", *extra, check=check)
+    return run_make("reproduce", f"OUT={out}", f"RAW={raw}", *extra, check=check, env_extra=env_extra)
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +55,12 @@ def e2e_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def e2e_run(tmp_path_factory, e2e_raw) -> Path:
-    """One complete ``make reproduce`` on the fixture data; returns its outputs root."""
+    """One complete ``make reproduce`` on the fixture data; returns its outputs root.
+
+    Its kernels start the usual way (``python -m ipykernel_launcher``: the kernel server is
+    turned off), while the other runs of the suite fork theirs from the run's server
+    (:mod:`mscmeta.bundle.forkserver`): every byte-for-byte comparison with this run also
+    checks that the two ways give the same outputs."""
     out = tmp_path_factory.mktemp("run1")
-    reproduce_into(out, e2e_raw)
+    reproduce_into(out, e2e_raw, env_extra={"MSCMETA_KERNEL_SERVER": ""})
     return out
