@@ -106,11 +106,14 @@ def new_server_folder(owner: int) -> str:
     there: the server exits when *owner* does). Empty string where no server can run."""
     if not available():
         return ""
-    folder = tempfile.mkdtemp(prefix="mscmeta-kernels-")
-    if len(os.path.join(folder, SOCKET_NAME)) > 100:  # AF_UNIX paths are limited to 107 bytes
-        os.rmdir(folder)
-        return ""
-    Path(folder, OWNER_NAME).write_text(f"{owner}\n")
+    try:
+        folder = tempfile.mkdtemp(prefix="mscmeta-kernels-")
+        if len(os.path.join(folder, SOCKET_NAME)) > 100:  # AF_UNIX paths are limited to 107 bytes
+            os.rmdir(folder)
+            return ""
+        Path(folder, OWNER_NAME).write_text(f"{owner}\n")
+    except OSError:
+        return ""  # no temporary folder: kernels start the usual way
     return folder
 
 
@@ -327,6 +330,8 @@ class _Server:
         conn.close()
 
     def _client_event(self, pid: int) -> None:
+        if pid not in self.kernels:
+            return  # reaped in the same round
         conn, _ = self.kernels[pid]
         try:
             data = conn.recv(64)
@@ -337,6 +342,8 @@ class _Server:
             self.selector.unregister(conn)
 
     def _reap(self, pid: int) -> None:
+        if pid not in self.kernels:
+            return
         conn, pidfd = self.kernels.pop(pid)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
@@ -435,7 +442,10 @@ def _read_line(sock: socket.socket, buffer: bytearray) -> bytes | None:
         ready.close()
         if not events:
             return b""
-        chunk = sock.recv(4096)
+        try:
+            chunk = sock.recv(4096)
+        except OSError:
+            chunk = b""
         if not chunk:
             return None
         buffer += chunk
@@ -476,7 +486,10 @@ def _stand_in(sock: socket.socket, buffer: bytearray, pid: int) -> int:
         if line.startswith(b"exit "):
             code = int(line.split()[1])
             if code < 0:  # died of a signal: so does the stand-in
-                signal.signal(-code, signal.SIG_DFL)
+                try:
+                    signal.signal(-code, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass  # SIGKILL and SIGSTOP keep their default action anyway
                 os.kill(os.getpid(), -code)
             return code if code >= 0 else 128 - code
         if os.getppid() != parent:  # jupyter_client's process is gone: so goes the kernel
