@@ -255,13 +255,15 @@ $(RAW)/%.csv:
 # The data and the parameters, checked once before any stage runs (every sheet, the
 # scenario's mortality analysis, the option values): invalid input stops the run before
 # anything is published. Redone when a sheet, a parameter or the checking code changes.
-# It first starts the run's kernel server (a no-op outside make reproduce/html), so that the
-# server imports the kernels' libraries while the data are checked.
+# Under make reproduce the check starts the run's kernel server and runs in a fork of it, once
+# the server has imported the libraries the check and the stages share; elsewhere it is
+# `python -m mscmeta.review.preflight` (lib/mscmeta/bundle/forkserver.py). It runs with the
+# kernels' environment and interpreter options, which the server has.
+FORKED_RUN := PYTHONHASHSEED=0 SOURCE_DATE_EPOCH=0 $(PY) -Xfrozen_modules=off -m mscmeta.bundle.forkserver run
 CHECKED := $(PARAMS_DIR)/checked.txt
 CHECK_CODE := $(sort $(wildcard lib/mscmeta/review/*.py lib/mscmeta/engine/*.py lib/mscmeta/plots/*.py))
 $(CHECKED): $(ALL_SHEETS) $(STAGES:%=$(PARAMS_DIR)/%.txt) $(CHECK_CODE) $(VENV_STAMP)
-	@$(PY) -m mscmeta.bundle.forkserver start
-	@$(PY) -m mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
+	@$(FORKED_RUN) mscmeta.review.preflight --data-dir $(call shquote,$(RAW)) $(call stage_args,03-pool) \
 		-p $(call shquote,secondary_model=$(SECONDARY_MODEL)) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 
 # Each stage's parameters live in a file that is rewritten (when make reads this Makefile,

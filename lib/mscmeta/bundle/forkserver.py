@@ -3,41 +3,51 @@
 Every stage of ``make reproduce`` runs its notebook on a new IPython kernel, and each kernel
 used to spend ~3 s of CPU importing the same libraries (pandas, SciPy's distributions,
 matplotlib, seaborn, pandera, IPython) before its first cell -- about 20 s of a run's CPU
-for six stages, and on a new venv the first two stages compiled the same bytecode side by
-side. A *fork server* imports them once (:data:`PRELOAD`); each kernel is then a fork of it,
-ready at once, running the code ``python -m ipykernel_launcher`` runs, with the arguments,
-working directory, environment and standard streams of the process jupyter_client started.
-The bundle's own code is not preloaded: every kernel imports it afresh, as before.
+for six stages, and on a new venv the first two stages and the data check compiled the same
+bytecode side by side. A *fork server* imports them once (:data:`PRELOAD`); each kernel is
+then a fork of it, ready at once, running the code ``python -m ipykernel_launcher`` runs,
+with the arguments, working directory, environment and standard streams of the process
+jupyter_client started. The bundle's own code is not preloaded: every kernel imports it
+afresh, as before.
 
 How a run uses it:
 
 1. ``make reproduce`` (:func:`mscmeta.bundle.outlock.run_locked`) gives the run a private
    folder in :data:`SERVER_ENV` and stops the server when the run ends (the server also
    stops by itself when that process or the folder is gone, or after :data:`IDLE_SECONDS`).
-2. :func:`ensure_server` starts the server once per run: the data check's recipe calls it
-   first (``python -m mscmeta.bundle.forkserver start``), so the imports overlap the check;
-   a stage's runner calls it too.
-3. The runner starts its kernel with :func:`kernel_manager_class`: jupyter_client's manager,
-   whose kernel command ``python -m ipykernel_launcher -f CONN`` becomes ``python -m
-   mscmeta.bundle.forkserver kernel -f CONN``. That small stand-in process is what
-   jupyter_client watches, signals and kills: it hands its standard streams to the server,
-   passes SIGINT/SIGTERM/SIGHUP/SIGQUIT on to the forked kernel and exits with the kernel's
-   status; if it is killed, the server kills the kernel; if its parent dies, it kills the
-   kernel and exits (as ipykernel's parent poller would).
-4. Whenever the server cannot serve the kernel exactly -- no server for this run, one that
-   closed or failed, another Python, or an environment that differs from the server's in
-   anything but jupyter_client's per-kernel variables (:data:`PER_KERNEL_ENV`) -- the
-   stand-in replaces itself with ``python -m ipykernel_launcher`` (``os.execv``): the same
-   kernel, started the usual way. ``MSCMETA_KERNEL_SERVER=`` (empty) turns the server off.
+2. The data check runs first, as ``PYTHONHASHSEED=0 SOURCE_DATE_EPOCH=0 python
+   -Xfrozen_modules=off -m mscmeta.bundle.forkserver run mscmeta.review.preflight ARGS``
+   (the kernels' environment and interpreter options): this starts the server
+   (:func:`ensure_server`) and runs the check in a fork of it, once it has imported the
+   libraries.
+3. A stage's runner starts its kernel with :func:`kernel_manager_class`: jupyter_client's
+   manager, whose kernel command ``python -m ipykernel_launcher -f CONN`` becomes ``python
+   -m mscmeta.bundle.forkserver kernel -f CONN``.
+
+In both cases a small *stand-in* process is what its caller (make, jupyter_client) runs,
+watches, signals and kills: it hands its standard streams to the server, passes
+SIGINT/SIGTERM/SIGHUP/SIGQUIT on to the forked process and exits with its status; if the
+stand-in is killed, the server kills the fork; if the stand-in's parent dies, the stand-in
+kills the fork and exits (as ipykernel's parent poller would). The fork runs the module as
+``python -m`` does (:func:`runpy.run_module`, its folder first on ``sys.path``).
+
+Whenever the server cannot run the module exactly as asked -- no server for this run, one
+that closed or failed, another Python or other interpreter options, or an environment that
+differs from the server's in anything but jupyter_client's per-kernel variables
+(:data:`PER_KERNEL_ENV`) -- the stand-in replaces itself with ``python -m MODULE ARGS``
+(``os.execv``): the same program, started the usual way. ``MSCMETA_KERNEL_SERVER=`` (empty)
+turns the server off.
 
 The server imports the libraries with the environment a kernel has (the runner's, plus
-:data:`KERNEL_ENV`, plus the ``MPLBACKEND`` that ipykernel sets before any cell runs), so
-a library that reads the environment when imported sees what it would see in the kernel.
+:data:`KERNEL_ENV`, plus the ``MPLBACKEND`` that ipykernel sets before any cell runs, and
+a ``get_ipython`` that answers as a Jupyter kernel's does while pandas is imported), so a
+library that looks at its surroundings when imported sees what it would see in the kernel;
+modules that cannot be imported that way are left to the kernel (:data:`NOT_PRELOADED`).
 Linux only (``fork`` after imports, ``pidfd_open``, descriptors passed over a Unix
 socket); elsewhere kernels start the usual way. This module imports the standard library
 only (:mod:`mscmeta.bundle.outlock` uses it before the venv exists).
 
-The server writes one line per kernel (``forked``, or ``refused`` and why) to
+The server writes one line per request (``forked``, or ``refused`` and why) to
 ``server.log`` in its folder.
 """
 
@@ -48,8 +58,8 @@ import builtins
 import fcntl
 import functools
 import importlib
-import importlib.util
 import json
+import runpy
 import os
 import selectors
 import signal
@@ -71,6 +81,10 @@ KERNEL_ENV = {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": "0"}
 #: environment sends the kernel the usual way.
 PER_KERNEL_ENV = frozenset({"JPY_PARENT_PID", "JPY_SESSION_NAME", "JPY_INTERRUPT_EVENT", "IPY_INTERRUPT_EVENT",
                             "PYDEVD_IPYTHON_COMPATIBLE_DEBUGGING"})
+#: The shell's own bookkeeping (nesting level, last command, previous folder), which differs
+#: between make's recipes; no library reads it. Like the per-kernel variables, the forked
+#: process still gets the stand-in's values.
+SHELL_ENV = frozenset({"SHLVL", "_", "OLDPWD"})
 #: The backend ipykernel puts in ``MPLBACKEND`` before any cell runs (if none is set).
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: Imported by the server before it forks: the third-party libraries the stages' kernels
@@ -191,7 +205,7 @@ def _interpreter() -> dict:
 
 
 def _comparable(environ: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in environ.items() if k not in PER_KERNEL_ENV}
+    return {k: v for k, v in environ.items() if k not in PER_KERNEL_ENV and k not in SHELL_ENV}
 
 
 def _log(text: str) -> None:
@@ -225,12 +239,16 @@ class _Request:
     """A kernel asked for by a stand-in: its arguments, directory, environment, streams."""
 
     def __init__(self, data: dict, fds: list[int]):
+        self.module: str = str(data["module"])
         self.args: list[str] = [str(a) for a in data["args"]]
         self.cwd: str = str(data["cwd"])
         self.env: dict[str, str] = {str(k): str(v) for k, v in data["env"].items()}
         self.executable: str = str(data["executable"])
         self.interpreter = data["interpreter"]
         self.fds = fds
+
+    def __str__(self) -> str:
+        return " ".join([self.module, *self.args])
 
     def refusal(self, reference: Mapping[str, str]) -> str | None:
         """Why this server cannot start the kernel exactly as asked, or None."""
@@ -304,7 +322,7 @@ class _Server:
             return None
         why = request.refusal(self.reference)
         if why:
-            _log(f"refused {' '.join(request.args)}: {why}")
+            _log(f"refused {request}: {why}")
             _close_all(request.fds)
             _send(conn, f"refused {why}\n")
             conn.close()
@@ -318,7 +336,7 @@ class _Server:
         self.kernels[pid] = (conn, pidfd)
         self.selector.register(conn, selectors.EVENT_READ, ("client", pid))
         self.selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
-        _log(f"forked {pid} for {' '.join(request.args)}")
+        _log(f"forked {pid}: {request}")
         _send(conn, f"pid {pid}\n")
         return None
 
@@ -347,7 +365,7 @@ class _Server:
         conn, pidfd = self.kernels.pop(pid)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        _log(f"kernel {pid} exited with {code}")
+        _log(f"{pid} exited with {code}")
         _send(conn, f"exit {code}\n")
         for obj in (conn, pidfd):
             if obj in (key.fileobj for key in self.selector.get_map().values()):
@@ -392,9 +410,10 @@ def _close_all(fds: list[int]) -> None:
         os.close(fd)
 
 
-def _become_kernel(request: _Request) -> None:
+def _run_module(request: _Request) -> None:
     """In the forked child: take the stand-in's streams, directory, environment and
-    arguments, then run what ``python -m ipykernel_launcher`` runs."""
+    arguments, then run the module as ``python -m MODULE ARGS`` runs it (its folder first on
+    ``sys.path``, ``sys.argv[0]`` its file; ``ipykernel_launcher`` removes that folder again)."""
     os.setsid()  # jupyter_client starts kernels in a session of their own
     for target, fd in enumerate(request.fds):
         os.dup2(fd, target)
@@ -404,11 +423,9 @@ def _become_kernel(request: _Request) -> None:
     os.environ.update(request.env)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    launcher = importlib.util.find_spec("ipykernel_launcher")
-    sys.argv = [launcher.origin if launcher and launcher.origin else "ipykernel_launcher", *request.args]
-    from ipykernel import kernelapp  # deferred on purpose: preloaded by the server
-
-    kernelapp.launch_new_instance()
+    sys.argv = [request.module, *request.args]
+    sys.path.insert(0, os.getcwd())
+    runpy.run_module(request.module, run_name="__main__", alter_sys=True)
 
 
 def serve(listener_fd: int, folder: Path) -> int:
@@ -423,7 +440,7 @@ def serve(listener_fd: int, folder: Path) -> int:
     request = _Server(listener, folder, reference).serve()
     if request is None:
         return 0
-    _become_kernel(request)
+    _run_module(request)
     return 0
 
 
@@ -454,12 +471,12 @@ def _read_line(sock: socket.socket, buffer: bytearray) -> bytes | None:
     return line
 
 
-def _through_server(path: str, args: list[str]) -> int:
+def _through_server(path: str, module: str, args: list[str]) -> int:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
-        request = {"args": args, "cwd": os.getcwd(), "env": dict(os.environ), "executable": sys.executable,
-                   "interpreter": _interpreter()}
+        request = {"module": module, "args": args, "cwd": os.getcwd(), "env": dict(os.environ),
+                   "executable": sys.executable, "interpreter": _interpreter()}
         socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
     except OSError:
         raise _Unserved from None
@@ -497,15 +514,17 @@ def _stand_in(sock: socket.socket, buffer: bytearray, pid: int) -> int:
             return 1
 
 
-def kernel(args: list[str]) -> int:
-    """The stand-in's main: a kernel from the server, else ``python -m ipykernel_launcher``."""
+def stand_in(module: str, args: list[str]) -> int:
+    """The stand-in's main: *module* run in a fork of the server, else ``python -m MODULE``
+    itself (with this process's interpreter options)."""
     folder = os.environ.get(SERVER_ENV, "")
     if folder and available():
         try:
-            return _through_server(os.path.join(folder, SOCKET_NAME), args)
+            return _through_server(os.path.join(folder, SOCKET_NAME), module, args)
         except _Unserved:
             pass
-    os.execv(sys.executable, [*sys.orig_argv[:sys.orig_argv.index("-m")], "-m", "ipykernel_launcher", *args])
+    options = sys.orig_argv[1:sys.orig_argv.index("-m")] if "-m" in sys.orig_argv else []
+    os.execv(sys.executable, [sys.executable, *options, "-m", module, *args])
     return 1  # not reached
 
 
@@ -534,8 +553,11 @@ def kernel_manager_class() -> type:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["kernel"]:  # the stand-in: its arguments are the kernel's, untouched
-        return kernel(argv[1:])
+    if argv[:1] == ["kernel"]:  # the kernel's stand-in: its arguments are the kernel's, untouched
+        return stand_in("ipykernel_launcher", argv[1:])
+    if argv[:1] == ["run"] and len(argv) > 1:  # a module of the bundle: MODULE ARGS...
+        ensure_server()
+        return stand_in(argv[1], argv[2:])
     parser = argparse.ArgumentParser(prog="python -m mscmeta.bundle.forkserver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("start", help="start this run's server if it is not running (no-op without one)")
@@ -543,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--fd", type=int, required=True)
     serve_parser.add_argument("--folder", required=True)
     sub.add_parser("kernel", help="(internal) the stand-in kernel process: kernel -f CONNECTION_FILE")
+    sub.add_parser("run", help="run MODULE ARGS... in a fork of this run's server (python -m MODULE ARGS... without one)")
     args = parser.parse_args(argv)
     if args.command == "start":
         ensure_server()
