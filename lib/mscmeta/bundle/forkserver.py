@@ -91,10 +91,11 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: import when they start and in their cells (the bundle's own modules are left out: every
 #: kernel imports them afresh). ``ipykernel.kernelapp`` is left out too: it reads
 #: jupyter_client's per-kernel ``JPY_PARENT_PID`` when imported (its ``parent_handle``
-#: default), so each kernel imports it itself.
-PRELOAD = ("IPython", "ipykernel.ipkernel", "numpy", "pandas", "scipy.stats",
+#: default), so each kernel imports it itself. SciPy and matplotlib come last: on a new venv
+#: the Makefile's kernel registration compiles them meanwhile (its WARM_MODULES).
+PRELOAD = ("IPython", "ipykernel.ipkernel", "numpy", "pandas", "pandera.pandas", "great_tables", "scipy.stats",
            "scipy.optimize", "scipy.special", "matplotlib.pyplot", "matplotlib.backends.backend_agg",
-           "matplotlib.backends.backend_svg", "seaborn", "pandera.pandas", "great_tables")
+           "matplotlib.backends.backend_svg", "seaborn")
 #: Modules the server must not import: ``ipykernel.kernelapp`` and pydevd's constants read a
 #: per-kernel variable when imported; matplotlib-inline hooks itself into the IPython shell
 #: that imports it (there is none in the server).
