@@ -162,7 +162,34 @@ def test_jupyter_client_interrupts_and_kills_a_forked_kernel(server, tmp_path):
     assert alive, "the interrupt ended the kernel"
     assert kernel_pid != stand_in
     assert _eventually(lambda: not _running(kernel_pid)), "the kernel outlived its killed stand-in"
-    assert f"{kernel_pid} exited with -9" in _log(server)
+    assert _eventually(lambda: f"{kernel_pid} exited with -9" in _log(server)), _log(server)
+
+
+def _run_json_tool(folder: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m json.tool ARGS`` as the Makefile runs the data check: through the stand-in."""
+    env = dict(os.environ, **forkserver.KERNEL_ENV, **{forkserver.SERVER_ENV: folder})
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return subprocess.run([sys.executable, *forkserver.INTERPRETER_OPTIONS, "-m", "mscmeta.bundle.forkserver", "run",
+                           "json.tool", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_module_run_through_the_server_behaves_as_python_m(server, tmp_path):
+    """Output, errors and exit status as ``python -m json.tool`` gives them, run in a fork."""
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text('{"b": 1, "a": [1, 2]}')
+    bad.write_text('{"b": 1,')
+    before = _log(server).count(": json.tool ")
+    runs = {name: _run_json_tool(str(server), "--sort-keys", str(path)) for name, path in (("good", good), ("bad", bad))}
+    assert _log(server).count(": json.tool ") == before + 2, _log(server)
+    for name, path in (("good", good), ("bad", bad)):
+        usual = subprocess.run([sys.executable, "-m", "json.tool", "--sort-keys", str(path)], capture_output=True,
+                               text=True)
+        forked = runs[name]
+        assert (forked.returncode, forked.stdout, forked.stderr) == (usual.returncode, usual.stdout, usual.stderr)
+    assert runs["good"].returncode == 0 and runs["bad"].returncode == 1
+    turned_off = _run_json_tool("", "--sort-keys", str(good))  # MSCMETA_KERNEL_SERVER= : python -m json.tool
+    assert (turned_off.returncode, turned_off.stdout) == (0, runs["good"].stdout)
+    assert _log(server).count(": json.tool ") == before + 2
 
 
 def test_the_server_ends_with_its_run(tmp_path, monkeypatch):
@@ -233,7 +260,8 @@ def test_make_reproduce_forks_every_kernel_and_gives_the_same_bytes(e2e_run, e2e
         log = _log(folder)
     finally:
         forkserver.stop_server(str(folder))
-    assert log.count("forked") == len(STAGES) and "refused" not in log, log
+    assert log.count(": ipykernel_launcher -f ") == len(STAGES) and log.count(": mscmeta.review.preflight ") == 1, log
+    assert log.count("forked") == len(STAGES) + 1 and "refused" not in log, log
 
     def files(root):
         return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
