@@ -59,9 +59,10 @@ import fcntl
 import functools
 import importlib
 import json
-import runpy
 import os
+import runpy
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -133,27 +134,23 @@ def new_server_folder(owner: int) -> str:
 
 
 def stop_server(folder: str) -> None:
-    """Stop the server of *folder* (if one was started) and remove the folder."""
+    """Stop the server of *folder* (if one was started) and remove the folder (made for the
+    run by :func:`new_server_folder`)."""
     if not folder:
         return
     try:
         os.kill(int(Path(folder, PID_NAME).read_text()), signal.SIGTERM)
     except (OSError, ValueError):
         pass  # never started, or gone already
-    for name in (SOCKET_NAME, PID_NAME, OWNER_NAME, LOG_NAME, START_LOCK):
-        Path(folder, name).unlink(missing_ok=True)
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---- starting the server -----------------------------------------------------------------
 
-def server_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a stage's kernel gets (and the server runs with): *environ*
-    (default: this process's) plus :data:`KERNEL_ENV`."""
-    return {**(os.environ if environ is None else environ), **KERNEL_ENV}
+def server_environment() -> dict[str, str]:
+    """The environment a stage's kernel gets, and the server runs with: this process's plus
+    :data:`KERNEL_ENV`."""
+    return {**os.environ, **KERNEL_ENV}
 
 
 def ensure_server() -> Path | None:
@@ -186,9 +183,10 @@ def _spawn(folder: Path, path: Path) -> None:
         listener.bind(str(partial))
         listener.listen(64)
         with open(folder / LOG_NAME, "ab") as log:
+            command = [sys.executable, *INTERPRETER_OPTIONS, "-m", "mscmeta.bundle.forkserver", "serve",
+                       "--fd", str(listener.fileno()), "--folder", str(folder)]
             server = subprocess.Popen(
-                [sys.executable, *INTERPRETER_OPTIONS, "-m", "mscmeta.bundle.forkserver", "serve", "--fd", str(listener.fileno()),
-                 "--folder", str(folder)],
+                command,
                 pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True, env=server_environment(), cwd=folder,
             )
@@ -237,7 +235,8 @@ def _preload() -> None:
 
 
 class _Request:
-    """A kernel asked for by a stand-in: its arguments, directory, environment, streams."""
+    """What a stand-in asks the server to run: the module (``ipykernel_launcher`` for a
+    kernel), its arguments, directory, environment, interpreter and standard streams."""
 
     def __init__(self, data: dict, fds: list[int]):
         self.module: str = str(data["module"])
@@ -252,7 +251,7 @@ class _Request:
         return " ".join([self.module, *self.args])
 
     def refusal(self, reference: Mapping[str, str]) -> str | None:
-        """Why this server cannot start the kernel exactly as asked, or None."""
+        """Why this server cannot run the module exactly as asked, or None."""
         if self.executable != sys.executable:
             return f"another Python ({self.executable})"
         if self.interpreter != _interpreter():
@@ -275,7 +274,11 @@ def _read_request(conn: socket.socket) -> _Request:
             raise OSError("incomplete request")
         data += more
     conn.settimeout(None)
-    return _Request(json.loads(data), fds)
+    try:
+        return _Request(json.loads(data), fds)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        _close_all(fds)
+        raise
 
 
 class _Server:
@@ -317,7 +320,7 @@ class _Server:
         self.last = time.monotonic()
         try:
             request = _read_request(conn)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             _log(f"refused: unreadable request ({exc})")
             conn.close()
             return None
