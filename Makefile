@@ -230,8 +230,11 @@ $(VENV_STAMP): $(LOCK) pyproject.toml
 # the same modules. Then it compiles SciPy's and matplotlib's modules, which the run's kernel
 # server (lib/mscmeta/bundle/forkserver.py) imports last: on a new venv the two processes
 # share the compiling between the two cores (~11 s on one core; the server is ready ~3 s sooner).
+# Last, what each kernel imports itself once forked (ipykernel's app and debugger, pandera's
+# validation backends): the first two stages would otherwise both compile it (~1.2 s).
 WARM_MODULES := papermill scipy.stats scipy.optimize scipy.special matplotlib.pyplot \
-  matplotlib.backends.backend_agg matplotlib.backends.backend_svg
+  matplotlib.backends.backend_agg matplotlib.backends.backend_svg \
+  ipykernel.kernelapp ipykernel.debugger pandera.backends.pandas.register pandera.strategies.pandas_strategies
 $(KERNEL_SPEC): $(VENV_STAMP)
 	@echo "registering the kernel $(KERNEL) in $(VENV) (and compiling what the stages import)"
 	@$(PY) -c 'import importlib, sys; from ipykernel.kernelspec import install; \
