@@ -237,7 +237,7 @@ WARM_MODULES := papermill scipy.stats scipy.optimize scipy.special matplotlib.py
   ipykernel.kernelapp ipykernel.debugger pandera.backends.pandas.register pandera.strategies.pandas_strategies
 $(KERNEL_SPEC): $(VENV_STAMP)
 	@echo "registering the kernel $(KERNEL) in $(VENV) (and compiling what the stages import)"
-	@$(PY) -c 'import importlib, sys; from ipykernel.kernelspec import install; \
+	@$(PY) -Xfrozen_modules=off -c 'import importlib, sys; from ipykernel.kernelspec import install; \
 	  install(kernel_name=sys.argv[1], display_name=sys.argv[2], prefix=sys.prefix); \
 	  from mscmeta.bundle.lean_imports import skip_iri_grammar; skip_iri_grammar(); \
 	  [importlib.import_module(m) for m in sys.argv[3:]]' $(KERNEL) "Python ($(KERNEL))" $(WARM_MODULES)
