@@ -143,8 +143,13 @@ async def _interrupt_shutdown_kill(cwd: Path) -> tuple[dict, bool, int, int]:
     await client.wait_for_ready(timeout=60)
     _, pid_text = await _execute(client, "import os; print(os.getpid())")
     kernel_pid = int(pid_text)
-    running = asyncio.ensure_future(_execute(client, "import time; time.sleep(60)"))
-    await asyncio.sleep(1.5)
+    flag = cwd / "sleeping"
+    running = asyncio.ensure_future(_execute(client, f"import time; open({str(flag)!r}, 'w').close(); time.sleep(60)"))
+    for _ in range(600):  # interrupt the cell, not the idle kernel
+        if flag.exists():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
     await manager.interrupt_kernel()
     interrupted, _ = await asyncio.wait_for(running, 30)
     alive_after_interrupt = await manager.is_alive()
