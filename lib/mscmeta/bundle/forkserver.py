@@ -372,7 +372,7 @@ class _Server:
         _log(f"{pid} exited with {code}")
         _send(conn, f"exit {code}\n")
         for obj in (conn, pidfd):
-            if obj in (key.fileobj for key in self.selector.get_map().values()):
+            if obj in self.selector.get_map():  # the connection is gone already if the stand-in was killed
                 self.selector.unregister(obj)
         conn.close()
         os.close(pidfd)
@@ -391,7 +391,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # alive, another user's
     return True
 
 
@@ -433,8 +433,8 @@ def _run_module(request: _Request) -> None:
 
 
 def serve(listener_fd: int, folder: Path) -> int:
-    """The server's main: preload, then fork kernels until stopped. In a forked kernel this
-    returns only when the kernel has shut down (its exit code)."""
+    """The server's main: preload, then fork until stopped. In a fork it runs the requested
+    module and returns when that has finished (an exit status arrives as ``SystemExit``)."""
     if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == Path.cwd().resolve():
         del sys.path[0]  # as ipykernel_launcher does, so the kernels' sys.path is theirs
     listener = socket.socket(fileno=listener_fd)
@@ -451,20 +451,17 @@ def serve(listener_fd: int, folder: Path) -> int:
 # ---- the stand-in kernel process ---------------------------------------------------------
 
 class _Unserved(Exception):
-    """The server cannot start this kernel: start it the usual way."""
+    """The server cannot run this module: run it the usual way."""
 
 
 def _read_line(sock: socket.socket, buffer: bytearray) -> bytes | None:
     """The next line from *sock* (None at end of file); waits at most 1 s for data, then b''."""
+    sock.settimeout(1.0)
     while b"\n" not in buffer:
-        ready = selectors.DefaultSelector()
-        ready.register(sock, selectors.EVENT_READ)
-        events = ready.select(timeout=1.0)
-        ready.close()
-        if not events:
-            return b""
         try:
             chunk = sock.recv(4096)
+        except TimeoutError:
+            return b""
         except OSError:
             chunk = b""
         if not chunk:
@@ -564,16 +561,14 @@ def main(argv: list[str] | None = None) -> int:
         return stand_in(argv[1], argv[2:])
     parser = argparse.ArgumentParser(prog="python -m mscmeta.bundle.forkserver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("start", help="start this run's server if it is not running (no-op without one)")
     serve_parser = sub.add_parser("serve", help="(internal) the server itself")
     serve_parser.add_argument("--fd", type=int, required=True)
     serve_parser.add_argument("--folder", required=True)
     sub.add_parser("kernel", help="(internal) the stand-in kernel process: kernel -f CONNECTION_FILE")
-    sub.add_parser("run", help="run MODULE ARGS... in a fork of this run's server (python -m MODULE ARGS... without one)")
-    args = parser.parse_args(argv)
-    if args.command == "start":
-        ensure_server()
-        return 0
+    run_parser = sub.add_parser("run", help="run MODULE ARGS... in a fork of this run's server, starting it if "
+                                            "needed (python -m MODULE ARGS... without one)")
+    run_parser.add_argument("module")
+    args = parser.parse_args(argv)  # run and kernel with their arguments were dispatched above
     return serve(args.fd, Path(args.folder))
 
 
