@@ -260,11 +260,16 @@ $(RAW)/%.csv:
 # The data and the parameters, checked once before any stage runs (every sheet, the
 # scenario's mortality analysis, the option values): invalid input stops the run before
 # anything is published. Redone when a sheet, a parameter or the checking code changes.
-# Under make reproduce the check starts the run's kernel server and runs in a fork of it, once
-# the server has imported the libraries the check and the stages share; elsewhere it is
-# `python -m mscmeta.review.preflight` (lib/mscmeta/bundle/forkserver.py). It runs with the
-# kernels' environment and interpreter options, which the server has.
-FORKED_RUN := PYTHONHASHSEED=0 SOURCE_DATE_EPOCH=0 $(PY) -Xfrozen_modules=off -m mscmeta.bundle.forkserver run
+# Under make reproduce the check starts the run's servers (the kernels', and the tool server of
+# the stage runners and the HTML renderer) and runs in a fork of the kernel server, once it has
+# imported the libraries the check and the stages share; elsewhere it is `python -m
+# mscmeta.review.preflight` (lib/mscmeta/bundle/forkserver.py). It runs with the kernels'
+# environment and interpreter options, which the servers have.
+FORKED := PYTHONHASHSEED=0 SOURCE_DATE_EPOCH=0 $(PY) -Xfrozen_modules=off -m mscmeta.bundle.forkserver
+FORKED_RUN := $(FORKED) run
+# The stage runner and the HTML renderer run in forks of the run's tool server (started by
+# the data check), with the same environment; `python -m MODULE` wherever there is none.
+FORKED_TOOL := $(FORKED) tool
 CHECKED := $(PARAMS_DIR)/checked.txt
 CHECK_CODE := $(sort $(wildcard lib/mscmeta/review/*.py lib/mscmeta/engine/*.py lib/mscmeta/plots/*.py))
 $(CHECKED): $(ALL_SHEETS) $(STAGES:%=$(PARAMS_DIR)/%.txt) $(CHECK_CODE) $(VENV_STAMP)
@@ -289,7 +294,7 @@ endif
 endif
 
 $(NB_OUT)/%.ipynb: $(NB_SRC)/%.ipynb $(PARAMS_DIR)/%.txt $(VENV_STAMP) $(KERNEL_SPEC) | $(CHECKED)
-	@$(PY) -m mscmeta.bundle.pipeline run $< --out $(call shquote,$(OUT)) --data-dir $(call shquote,$(RAW)) $(call stage_args,$*)
+	@$(FORKED_TOOL) mscmeta.bundle.pipeline run $< --out $(call shquote,$(OUT)) --data-dir $(call shquote,$(RAW)) $(call stage_args,$*)
 
 # The package files each stage imports, as make rules (standard library only, so they can be
 # made before the venv exists). Remade when a notebook or any package file changes: one run
@@ -309,6 +314,6 @@ endif
 endif
 
 $(HTML_INDEX): $(BUILD_ORDER:%=$(NB_OUT)/%.ipynb) $(REPORT_FILES)
-	@SECONDS=0; echo "[html] started"; $(PY) -m mscmeta.bundle.report --out $(call shquote,$(OUT)) --jobs $(JOBS) > /dev/null \
+	@SECONDS=0; echo "[html] started"; $(FORKED_TOOL) mscmeta.bundle.report --out $(call shquote,$(OUT)) --jobs $(JOBS) > /dev/null \
 		&& echo "[html] done in $${SECONDS} s"
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import FIXTURE_DATA
+from mscmeta.bundle import pages as P
 from mscmeta.bundle import report as R
 from mscmeta.plots import intervals as I
 from mscmeta.plots import style
@@ -111,25 +112,25 @@ def test_banner_names_every_parameter_but_no_path_and_is_deterministic(tmp_path)
     (tmp_path / "a.csv").write_text("x\n1\n")
     params = {"data_dir": str(tmp_path), "out_dir": "/tmp/x", "scenario": "kirkham-like", "measure": "RR",
               "model": "fixed", "zero_cell": "revman", "tau2_method": "REML"}
-    banner = R.banner_html("03-pool", params)
-    assert banner == R.banner_html("03-pool", params)
+    banner = P.banner_html("03-pool", params)
+    assert banner == P.banner_html("03-pool", params)
     text = re.sub(r"<[^>]+>", " ", banner)
     for word in ("kirkham-like", "RR (risk ratio)", "fixed effect", "RevMan", "REML (random-effects analyses only)",
                  "Data checksum: sha256", "(1 sheets)"):
         assert word in text, word
     assert str(tmp_path) not in banner and "/tmp/x" not in banner
     assert re.search(r"commit [0-9a-f]{12}|not a git checkout", banner)
-    before = R.data_checksum(tmp_path)
+    before = P.data_checksum(tmp_path)
     (tmp_path / "a.csv").write_text("x\n2\n")
-    assert R.data_checksum(tmp_path) != before
+    assert P.data_checksum(tmp_path) != before
 
 
 def test_with_code_pages_show_paths_relative_to_the_project():
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(f'data_dir = "{R.PROJECT_ROOT / "data" / "raw"}"\nout_dir = "/tmp/run/.staging/03"')
+    cell = nbformat.v4.new_code_cell(f'data_dir = "{P.PROJECT_ROOT / "data" / "raw"}"\nout_dir = "/tmp/run/.staging/03"')
     cell.metadata["tags"] = ["injected-parameters"]
     nb.cells = [cell]
-    R.hide_machine_paths(nb)
+    P.hide_machine_paths(nb)
     assert nb.cells[0].source == 'data_dir = "data/raw"\nout_dir = "…/03"'
 
 
@@ -139,7 +140,7 @@ def test_parameters_are_read_from_the_defaults_and_papermill():
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params]
     nb.metadata["papermill"] = {"parameters": {"measure": "RR"}}
-    assert R.notebook_parameters(nb) == {"scenario": "primary", "measure": "RR"}
+    assert P.notebook_parameters(nb) == {"scenario": "primary", "measure": "RR"}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -252,9 +253,9 @@ def test_every_table_of_report_06_reads_as_in_a_journal():
 
 
 def test_report_06_is_on_the_front_page_and_the_methods_page():
-    assert "06-update-and-certainty" in R.STAGE_TITLES
+    assert "06-update-and-certainty" in P.STAGE_TITLES
     assert {"forest_updated", "tsa_mortality"} <= {stem for stem, _ in R.KEY_FIGURES}
-    methods = (R.PAGES_DIR / "methods.html.j2").read_text(encoding="utf-8")
+    methods = (P.PAGES_DIR / "methods.html.j2").read_text(encoding="utf-8")
     for term in ("Trial sequential analysis", "GRADE", "summary-of-findings", "2022"):
         assert term in methods, term
     checklist = REP.prisma_checklist().set_index("item")

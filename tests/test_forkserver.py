@@ -3,14 +3,17 @@
 interpreter options, hash seed, session, ipykernel's parent, pandas' display defaults,
 matplotlib's backend and its hooks into the shell); jupyter_client interrupts, shuts down
 and kills it as it would that kernel; without a server, or with a request it cannot serve
-exactly, the kernel starts the usual way; the server ends with its run; ``make reproduce``
-with the server gives the same bytes as with kernels started the usual way."""
+exactly, the kernel starts the usual way; the server ends with its run; the tool server
+preloads what the stage runner and the HTML renderer import (never a module run as
+``__main__``); ``make reproduce`` with the servers forks every kernel, runner and renderer and
+gives the same bytes as with every process started the usual way."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +24,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import STAGES, reproduce_into
+from conftest import ROOT, STAGES, reproduce_into
 from mscmeta.bundle import forkserver
 from mscmeta.bundle.outlock import run_locked
 
@@ -79,8 +82,16 @@ def _eventually(condition, seconds: float = 10) -> bool:
     return condition()
 
 
-def _log(folder: Path) -> str:
-    return (folder / forkserver.LOG_NAME).read_text() if (folder / forkserver.LOG_NAME).exists() else ""
+def _log(folder: Path, server: str = "kernels") -> str:
+    log = folder / forkserver.FILES[server][2]
+    return log.read_text() if log.exists() else ""
+
+
+def _imported(code: str, *args: str) -> set[str]:
+    """The modules a new interpreter has imported after running *code* (with *args* in argv)."""
+    script = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    return set(json.loads(subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                                         check=True).stdout.splitlines()[-1]))
 
 
 @pytest.fixture(scope="module")
@@ -203,11 +214,12 @@ def test_the_server_ends_with_its_run(tmp_path, monkeypatch):
     monkeypatch.setenv(forkserver.SERVER_ENV, folder)
     assert forkserver.ensure_server() == Path(folder, forkserver.SOCKET_NAME)
     assert forkserver.ensure_server() == Path(folder, forkserver.SOCKET_NAME)  # started once
-    pid = int(Path(folder, forkserver.PID_NAME).read_text())
-    assert _running(pid)
+    assert forkserver.ensure_server("tools") == Path(folder, forkserver.FILES["tools"][0])
+    pids = [int(Path(folder, pid_name).read_text()) for _, pid_name, _ in forkserver.FILES.values()]
+    assert all(_running(pid) for pid in pids)
     owner.kill()
     owner.wait()
-    assert _eventually(lambda: not _running(pid)), "the server outlived the run that owns it"
+    assert _eventually(lambda: not any(_running(pid) for pid in pids)), "a server outlived the run that owns it"
     forkserver.stop_server(folder)
     assert not Path(folder).exists()
     monkeypatch.delenv(forkserver.SERVER_ENV)
@@ -243,6 +255,27 @@ def test_the_preload_covers_the_stages_libraries_and_nothing_that_reads_a_kernel
     assert not [m for m in preloaded if m.startswith("mscmeta.") and m not in baseline], "the bundle's code is preloaded"
 
 
+def test_the_tool_server_preloads_what_the_runner_and_the_renderer_import(e2e_run, tmp_path):
+    """The third-party packages a stage runner (its deferred imports included) and a real
+    rendering of the HTML import are all preloaded; the modules make runs as ``__main__`` are
+    not (runpy would warn that they were imported already)."""
+    preloaded = _imported("from mscmeta.bundle import forkserver as f; f._preload_tools()")
+    baseline = _imported("import mscmeta.bundle.forkserver")
+    runner = _imported("from mscmeta.bundle import forkserver, pipeline; pipeline.declared_parameters(pipeline.Path("
+                       f"{str(ROOT / 'notebooks' / '03-pool.ipynb')!r})); pipeline._register_engine(); forkserver.kernel_manager_class(); "
+                       "import papermill.execute")  # the runner's deferred imports, in its order
+    out = tmp_path / "out"
+    for folder in ("notebooks", "tables", "figures"):
+        shutil.copytree(e2e_run / folder, out / folder)
+    renderer = _imported("import sys; from mscmeta.bundle import report; report.render_all(sys.argv[1])", str(out))
+    assert (out / "html" / "03-pool-report.html").exists()
+    for name, modules in (("runner", runner), ("renderer", renderer)):
+        third_party = {m.split(".")[0] for m in modules - baseline} - {"mscmeta"} - set(sys.stdlib_module_names)
+        missing = third_party - {m.split(".")[0] for m in preloaded}
+        assert not missing, f"the {name} imports libraries the tool server does not preload: {sorted(missing)}"
+    assert not {"mscmeta.bundle.pipeline", "mscmeta.bundle.report"} & preloaded
+
+
 def test_the_stand_in_replaces_only_ipykernels_launcher():
     python = sys.executable
     assert forkserver.stand_in_command([python, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "c.json"]) == [
@@ -258,15 +291,20 @@ def test_the_kernel_spec_runs_with_the_servers_interpreter_options():
 
 @pytest.mark.e2e
 def test_make_reproduce_forks_every_kernel_and_gives_the_same_bytes(e2e_run, e2e_raw, tmp_path):
-    """The session's run started its kernels the usual way; this one forks them all."""
+    """The session's run started its kernels, runners and renderer the usual way; this one
+    forks them all."""
     folder, out = tmp_path / "kernels", tmp_path / "out"
     try:
-        reproduce_into(out, e2e_raw, env_extra={forkserver.SERVER_ENV: str(folder)})
-        log = _log(folder)
+        proc = reproduce_into(out, e2e_raw, env_extra={forkserver.SERVER_ENV: str(folder)})
+        log, tools = _log(folder), _log(folder, "tools")
     finally:
         forkserver.stop_server(str(folder))
     assert log.count(": ipykernel_launcher -f ") == len(STAGES) and log.count(": mscmeta.review.preflight ") == 1, log
     assert log.count("forked") == len(STAGES) + 1 and "refused" not in log, log
+    assert tools.count(": mscmeta.bundle.pipeline run ") == len(STAGES), tools
+    assert tools.count(": mscmeta.bundle.report ") == 1 and tools.count("forked") == len(STAGES) + 1, tools
+    assert "refused" not in tools and "preload" not in tools and "templates:" not in tools, tools
+    assert "Warning" not in proc.stdout + proc.stderr, proc.stderr
 
     def files(root):
         return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}

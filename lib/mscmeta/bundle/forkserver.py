@@ -1,4 +1,5 @@
-"""Kernels for the stages, forked from one process that has already imported their libraries.
+"""Kernels for the stages, and the runners that drive them, forked from processes that have
+already imported their libraries.
 
 Every stage of ``make reproduce`` runs its notebook on a new IPython kernel, and each kernel
 used to spend ~3 s of CPU importing the same libraries (pandas, SciPy's distributions,
@@ -49,6 +50,17 @@ only (:mod:`mscmeta.bundle.outlock` uses it before the venv exists).
 
 The server writes one line per request (``forked``, or ``refused`` and why) to
 ``server.log`` in its folder.
+
+A second server, the **tool server** (:data:`TOOLS_PRELOAD`), does the same for the
+processes make itself starts for each stage and for the HTML: the stage runner
+(:mod:`mscmeta.bundle.pipeline`, which imports papermill, nbclient and jupyter_client, ~0.8 s
+of CPU per stage) and the renderer (:mod:`mscmeta.bundle.report`, which imports nbconvert and
+compiles its templates, ~2 s). Make runs them as ``python -Xfrozen_modules=off -m
+mscmeta.bundle.forkserver tool MODULE ARGS`` (with the kernels' environment, so a runner's
+kernels are served by the kernel server); the data check's ``run`` starts both servers, so
+the tool server imports its libraries while the data is checked. It logs to ``tools.log``.
+A module that is run (as ``__main__``) is never preloaded: ``runpy`` would warn that it
+was imported already.
 """
 
 from __future__ import annotations
@@ -97,6 +109,17 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 PRELOAD = ("IPython", "ipykernel.ipkernel", "numpy", "pandas", "pandera.pandas", "great_tables", "scipy.stats",
            "scipy.optimize", "scipy.special", "matplotlib.pyplot", "matplotlib.backends.backend_agg",
            "matplotlib.backends.backend_svg", "seaborn")
+#: Imported by the tool server: what the stage runner and the HTML renderer import (papermill
+#: first, after :func:`mscmeta.bundle.lean_imports.skip_iri_grammar` as they do; pandas and
+#: great-tables last: the kernel server compiles them meanwhile on a new venv), and the
+#: bundle's modules they share (never :mod:`mscmeta.bundle.pipeline` or
+#: :mod:`mscmeta.bundle.report`, which are run as ``__main__``); then
+#: :func:`mscmeta.bundle.pages.warm_exporters` compiles the HTML templates.
+TOOLS_PRELOAD = ("papermill", "papermill.engines", "papermill.execute", "nbclient", "jupyter_client.manager",
+                 "nbformat", "nbconvert", "mscmeta.bundle.pages", "mscmeta.bundle.publish", "mscmeta.bundle.nbclean",
+                 "mscmeta.engine.options", "mscmeta.engine.errors", "pandas", "great_tables")
+#: The run's servers: the stages' kernels and the tools that drive them.
+SERVERS = ("kernels", "tools")
 #: Modules the server must not import: ``ipykernel.kernelapp`` and pydevd's constants read a
 #: per-kernel variable when imported; matplotlib-inline hooks itself into the IPython shell
 #: that imports it (there is none in the server).
@@ -107,6 +130,8 @@ INTERPRETER_OPTIONS = ("-Xfrozen_modules=off",)
 #: A server with no kernel running exits after this long without a request.
 IDLE_SECONDS = 600
 SOCKET_NAME, PID_NAME, OWNER_NAME, LOG_NAME, START_LOCK = "kernels.sock", "server.pid", "owner.pid", "server.log", ".start"
+#: Each server's socket, pid file and log in the run's folder.
+FILES = {"kernels": (SOCKET_NAME, PID_NAME, LOG_NAME), "tools": ("tools.sock", "tools.pid", "tools.log")}
 _MAX_REQUEST = 1 << 20
 
 
@@ -134,14 +159,15 @@ def new_server_folder(owner: int) -> str:
 
 
 def stop_server(folder: str) -> None:
-    """Stop the server of *folder* (if one was started) and remove the folder (made for the
-    run by :func:`new_server_folder`)."""
+    """Stop the servers of *folder* (those that were started) and remove the folder (made for
+    the run by :func:`new_server_folder`)."""
     if not folder:
         return
-    try:
-        os.kill(int(Path(folder, PID_NAME).read_text()), signal.SIGTERM)
-    except (OSError, ValueError):
-        pass  # never started, or gone already
+    for _, pid_name, _ in FILES.values():
+        try:
+            os.kill(int(Path(folder, pid_name).read_text()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass  # never started, or gone already
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -153,13 +179,13 @@ def server_environment() -> dict[str, str]:
     return {**os.environ, **KERNEL_ENV}
 
 
-def ensure_server() -> Path | None:
-    """Start this run's server unless it is running already; its socket, or None when the
-    run has none (:data:`SERVER_ENV` unset or empty, or not Linux)."""
+def ensure_server(server: str = "kernels") -> Path | None:
+    """Start this run's *server* (one of :data:`SERVERS`) unless it is running already; its
+    socket, or None when the run has none (:data:`SERVER_ENV` unset or empty, or not Linux)."""
     folder = os.environ.get(SERVER_ENV, "")
     if not folder or not available():
         return None
-    path = Path(folder, SOCKET_NAME)
+    path = Path(folder, FILES[server][0])
     if path.exists():
         return path
     try:
@@ -167,31 +193,32 @@ def ensure_server() -> Path | None:
         with open(Path(folder, START_LOCK), "w") as lock:  # two stages starting at once start one server
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not path.exists():
-                _spawn(Path(folder), path)
+                _spawn(Path(folder), server)
     except OSError:
         return None  # kernels start the usual way
     return path
 
 
-def _spawn(folder: Path, path: Path) -> None:
-    """Bind and listen on the socket here (so it accepts as soon as it appears under its
-    name), then hand it to a detached server process."""
+def _spawn(folder: Path, server: str) -> None:
+    """Bind and listen on *server*'s socket here (so it accepts as soon as it appears under
+    its name), then hand it to a detached server process."""
+    socket_name, pid_name, log_name = FILES[server]
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        partial = folder / (SOCKET_NAME + ".new")
+        partial = folder / (socket_name + ".new")
         partial.unlink(missing_ok=True)
         listener.bind(str(partial))
         listener.listen(64)
-        with open(folder / LOG_NAME, "ab") as log:
+        with open(folder / log_name, "ab") as log:
             command = [sys.executable, *INTERPRETER_OPTIONS, "-m", "mscmeta.bundle.forkserver", "serve",
-                       "--fd", str(listener.fileno()), "--folder", str(folder)]
-            server = subprocess.Popen(
+                       "--fd", str(listener.fileno()), "--folder", str(folder), "--server", server]
+            process = subprocess.Popen(
                 command,
                 pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True, env=server_environment(), cwd=folder,
             )
-        (folder / PID_NAME).write_text(f"{server.pid}\n")
-        os.replace(partial, path)
+        (folder / pid_name).write_text(f"{process.pid}\n")
+        os.replace(partial, folder / socket_name)
     finally:
         listener.close()
 
@@ -232,6 +259,23 @@ def _preload() -> None:
                 _log(f"preload {name}: {type(exc).__name__}: {exc}")
     finally:
         del builtins.get_ipython  # type: ignore[attr-defined]
+
+
+def _preload_tools() -> None:
+    """Import :data:`TOOLS_PRELOAD` as the runner and the renderer do, then compile the HTML
+    templates."""
+    from mscmeta.bundle.lean_imports import skip_iri_grammar  # the venv's package: the server runs there
+
+    skip_iri_grammar()
+    for name in TOOLS_PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 -- a tool imports what is missing itself
+            _log(f"preload {name}: {type(exc).__name__}: {exc}")
+    try:
+        importlib.import_module("mscmeta.bundle.pages").warm_exporters()
+    except Exception as exc:  # noqa: BLE001 -- the renderer compiles them itself
+        _log(f"templates: {type(exc).__name__}: {exc}")
 
 
 class _Request:
@@ -432,14 +476,14 @@ def _run_module(request: _Request) -> None:
     runpy.run_module(request.module, run_name="__main__", alter_sys=True)
 
 
-def serve(listener_fd: int, folder: Path) -> int:
+def serve(listener_fd: int, folder: Path, server: str = "kernels") -> int:
     """The server's main: preload, then fork until stopped. In a fork it runs the requested
     module and returns when that has finished (an exit status arrives as ``SystemExit``)."""
     if sys.path and sys.path[0] and Path(sys.path[0]).resolve() == Path.cwd().resolve():
         del sys.path[0]  # as ipykernel_launcher does, so the kernels' sys.path is theirs
     listener = socket.socket(fileno=listener_fd)
     reference = _comparable(os.environ)  # before the preload adds MPLBACKEND
-    _preload()
+    _preload() if server == "kernels" else _preload_tools()
     _log(f"ready (pid {os.getpid()})")
     request = _Server(listener, folder, reference).serve()
     if request is None:
@@ -515,13 +559,13 @@ def _stand_in(sock: socket.socket, buffer: bytearray, pid: int) -> int:
             return 1
 
 
-def stand_in(module: str, args: list[str]) -> int:
-    """The stand-in's main: *module* run in a fork of the server, else ``python -m MODULE``
-    itself (with this process's interpreter options)."""
+def stand_in(module: str, args: list[str], server: str = "kernels") -> int:
+    """The stand-in's main: *module* run in a fork of the run's *server*, else ``python -m
+    MODULE`` itself (with this process's interpreter options)."""
     folder = os.environ.get(SERVER_ENV, "")
     if folder and available():
         try:
-            return _through_server(os.path.join(folder, SOCKET_NAME), module, args)
+            return _through_server(os.path.join(folder, FILES[server][0]), module, args)
         except _Unserved:
             pass
     options = sys.orig_argv[1:sys.orig_argv.index("-m")] if "-m" in sys.orig_argv else []
@@ -557,19 +601,27 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["kernel"]:  # the kernel's stand-in: its arguments are the kernel's, untouched
         return stand_in("ipykernel_launcher", argv[1:])
     if argv[:1] == ["run"] and len(argv) > 1:  # a module of the bundle: MODULE ARGS...
-        ensure_server()
+        for server in SERVERS:  # the data check starts both, the tools server then imports meanwhile
+            ensure_server(server)
         return stand_in(argv[1], argv[2:])
+    if argv[:1] == ["tool"] and len(argv) > 1:  # the stage runner or the renderer: MODULE ARGS...
+        ensure_server("tools")
+        return stand_in(argv[1], argv[2:], "tools")
     parser = argparse.ArgumentParser(prog="python -m mscmeta.bundle.forkserver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     serve_parser = sub.add_parser("serve", help="(internal) the server itself")
     serve_parser.add_argument("--fd", type=int, required=True)
     serve_parser.add_argument("--folder", required=True)
+    serve_parser.add_argument("--server", choices=SERVERS, default="kernels")
     sub.add_parser("kernel", help="(internal) the stand-in kernel process: kernel -f CONNECTION_FILE")
     run_parser = sub.add_parser("run", help="run MODULE ARGS... in a fork of this run's server, starting it if "
                                             "needed (python -m MODULE ARGS... without one)")
     run_parser.add_argument("module")
+    tool_parser = sub.add_parser("tool", help="run MODULE ARGS... in a fork of this run's tool server, starting it if "
+                                              "needed (python -m MODULE ARGS... without one)")
+    tool_parser.add_argument("module")
     args = parser.parse_args(argv)  # run and kernel with their arguments were dispatched above
-    return serve(args.fd, Path(args.folder))
+    return serve(args.fd, Path(args.folder), args.server)
 
 
 if __name__ == "__main__":
