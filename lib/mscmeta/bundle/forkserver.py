@@ -69,6 +69,7 @@ import argparse
 import builtins
 import fcntl
 import functools
+import gc
 import importlib
 import json
 import os
@@ -375,6 +376,11 @@ class _Server:
             _send(conn, f"refused {why}\n")
             conn.close()
             return None
+        # Objects the server has made move to the collector's permanent generation: a fork's
+        # collections (and its exit) then leave them alone instead of touching, and so copying,
+        # every page of them (~0.6 s of CPU per fork at exit). Python's documented recipe for
+        # fork without exec (gc.freeze).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             self._close_in_kernel(conn)
