@@ -57,8 +57,9 @@ processes make itself starts for each stage and for the HTML: the stage runner
 of CPU per stage) and the renderer (:mod:`mscmeta.bundle.report`, which imports nbconvert and
 compiles its templates, ~2 s). Make runs them as ``python -Xfrozen_modules=off -m
 mscmeta.bundle.forkserver tool MODULE ARGS`` (with the kernels' environment, so a runner's
-kernels are served by the kernel server); the data check's ``run`` starts both servers, so
-the tool server imports its libraries while the data is checked. It logs to ``tools.log``.
+kernels are served by the kernel server); the data check's ``run`` starts the tool server
+once the kernel server is ready, so it imports its libraries while the data are checked. It
+logs to ``tools.log``.
 A module that is run (as ``__main__``) is never preloaded: ``runpy`` would warn that it
 was imported already.
 """
@@ -82,7 +83,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 #: Environment variable holding the folder of the current run's fork server (its socket,
@@ -522,7 +523,7 @@ def _read_line(sock: socket.socket, buffer: bytearray) -> bytes | None:
     return line
 
 
-def _through_server(path: str, module: str, args: list[str]) -> int:
+def _through_server(path: str, module: str, args: list[str], forked: Callable[[], object] | None) -> int:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -538,6 +539,8 @@ def _through_server(path: str, module: str, args: list[str]) -> int:
             return 1  # jupyter_client's process is gone before the kernel started
     if line is None or not line.startswith(b"pid "):
         raise _Unserved
+    if forked is not None:
+        forked()
     return _stand_in(sock, buffer, int(line.split()[1]))
 
 
@@ -565,13 +568,13 @@ def _stand_in(sock: socket.socket, buffer: bytearray, pid: int) -> int:
             return 1
 
 
-def stand_in(module: str, args: list[str], server: str = "kernels") -> int:
-    """The stand-in's main: *module* run in a fork of the run's *server*, else ``python -m
-    MODULE`` itself (with this process's interpreter options)."""
+def stand_in(module: str, args: list[str], server: str = "kernels", forked: Callable[[], object] | None = None) -> int:
+    """The stand-in's main: *module* run in a fork of the run's *server* (then *forked* is
+    called), else ``python -m MODULE`` itself (with this process's interpreter options)."""
     folder = os.environ.get(SERVER_ENV, "")
     if folder and available():
         try:
-            return _through_server(os.path.join(folder, FILES[server][0]), module, args)
+            return _through_server(os.path.join(folder, FILES[server][0]), module, args, forked)
         except _Unserved:
             pass
     options = sys.orig_argv[1:sys.orig_argv.index("-m")] if "-m" in sys.orig_argv else []
@@ -607,9 +610,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["kernel"]:  # the kernel's stand-in: its arguments are the kernel's, untouched
         return stand_in("ipykernel_launcher", argv[1:])
     if argv[:1] == ["run"] and len(argv) > 1:  # a module of the bundle: MODULE ARGS...
-        for server in SERVERS:  # the data check starts both, the tools server then imports meanwhile
-            ensure_server(server)
-        return stand_in(argv[1], argv[2:])
+        ensure_server("kernels")
+        # The data check starts the tool server too, once the kernel server (which the check
+        # and the first stages wait for) has its libraries: it then imports its own while the
+        # data are checked, instead of slowing the kernel server down.
+        return stand_in(argv[1], argv[2:], forked=functools.partial(ensure_server, "tools"))
     if argv[:1] == ["tool"] and len(argv) > 1:  # the stage runner or the renderer: MODULE ARGS...
         ensure_server("tools")
         return stand_in(argv[1], argv[2:], "tools")
