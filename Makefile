@@ -98,6 +98,10 @@ EXECUTED := $(STAGES:%=$(NB_OUT)/%.ipynb)
 # 06 wait for), the longest stage first, the short independent 05 last to fill the gap. On
 # 2 cores this ends the six stages ~6 s sooner than the numbered order, where 04 (the
 # longest) often ran alone at the end (measured: 45-48 s vs 53-54 s from clean outputs).
+# 05 needs nothing from 02, so when 01 ends first make would start it at once and leave 03
+# to run alone at the end; in a full run (under the outputs lock) 05 therefore also waits
+# for 02 (order only: it is never rebuilt because of 02, and a direct stage target does not
+# build 02 for it).
 BUILD_ORDER := 01-extract 02-quality-assess 04-subgroup 06-update-and-certainty 03-pool 05-secondary-outcomes
 
 # The parameters each stage receives: notebook parameter=make variable (values are never
@@ -256,6 +260,9 @@ $(NB_OUT)/05-secondary-outcomes.ipynb: $(CORE_SHEETS) $(RAW)/adverse_events.csv 
 $(NB_OUT)/06-update-and-certainty.ipynb: $(ALL_SHEETS) $(NB_OUT)/02-quality-assess.ipynb
 $(RAW)/%.csv:
 	@echo "error: the data sheet $@ is missing (see data/README.md)" >&2; exit 1
+ifneq ($(LOCKED),)
+$(NB_OUT)/05-secondary-outcomes.ipynb: | $(NB_OUT)/02-quality-assess.ipynb
+endif
 
 # The data and the parameters, checked once before any stage runs (every sheet, the
 # scenario's mortality analysis, the option values): invalid input stops the run before
