@@ -266,9 +266,7 @@ def _preload() -> None:
 def _preload_tools() -> None:
     """Import :data:`TOOLS_PRELOAD` as the runner and the renderer do, then compile the HTML
     templates."""
-    from mscmeta.bundle.lean_imports import skip_iri_grammar  # the venv's package: the server runs there
-
-    skip_iri_grammar()
+    importlib.import_module("mscmeta.bundle.lean_imports").skip_iri_grammar()  # by name, as the preload
     for name in TOOLS_PRELOAD:
         try:
             importlib.import_module(name)
