@@ -59,9 +59,11 @@ compiles its templates, ~2 s). Make runs them as ``python -Xfrozen_modules=off -
 mscmeta.bundle.forkserver tool MODULE ARGS`` (with the kernels' environment, so a runner's
 kernels are served by the kernel server); the data check's ``run`` starts the tool server
 once the kernel server is ready, so it imports its libraries while the data are checked. It
-logs to ``tools.log``.
-A module that is run (as ``__main__``) is never preloaded: ``runpy`` would warn that it
-was imported already.
+logs to ``tools.log``. A module that is run (as ``__main__``) is never preloaded: ``runpy``
+would warn that it was imported already.
+
+Both servers freeze what they have imported (:func:`gc.freeze`) before each fork, so a
+fork's garbage collections and its exit do not touch, and so copy, the server's memory.
 """
 
 from __future__ import annotations
@@ -488,7 +490,10 @@ def serve(listener_fd: int, folder: Path, server: str = "kernels") -> int:
         del sys.path[0]  # as ipykernel_launcher does, so the kernels' sys.path is theirs
     listener = socket.socket(fileno=listener_fd)
     reference = _comparable(os.environ)  # before the preload adds MPLBACKEND
-    _preload() if server == "kernels" else _preload_tools()
+    if server == "kernels":
+        _preload()
+    else:
+        _preload_tools()
     _log(f"ready (pid {os.getpid()})")
     request = _Server(listener, folder, reference).serve()
     if request is None:
