@@ -94,6 +94,12 @@ def _imported(code: str, *args: str) -> set[str]:
                                          check=True).stdout.splitlines()[-1]))
 
 
+def _not_preloaded(modules: set[str], baseline: set[str], preloaded: set[str]) -> list[str]:
+    """The third-party packages of *modules* (beyond *baseline*) that *preloaded* lacks."""
+    third_party = {m.split(".")[0] for m in modules - baseline} - {"mscmeta"} - set(sys.stdlib_module_names)
+    return sorted(third_party - {m.split(".")[0] for m in preloaded})
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A kernel server for this module, started as a stage's runner starts it."""
@@ -240,17 +246,12 @@ def test_a_locked_run_gets_a_server_folder_and_removes_it(tmp_path, monkeypatch)
 
 
 def test_the_preload_covers_the_stages_libraries_and_nothing_that_reads_a_kernels_variables():
-    preloaded = json.loads(subprocess.run(
-        [sys.executable, "-c", "import json, sys; from mscmeta.bundle import forkserver as f; f._preload(); "
-         "print(json.dumps(sorted(sys.modules)))"], capture_output=True, text=True, check=True).stdout)
+    preloaded = _imported("from mscmeta.bundle import forkserver as f; f._preload()")
     stage_modules = ["mscmeta.review." + name for name in ("extract", "quality", "pool", "subgroup", "secondary", "update")]
-    baseline, staged = (json.loads(subprocess.run(
-        [sys.executable, "-c", "import importlib, json, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n"
-         "print(json.dumps(sorted(sys.modules)))", *modules], capture_output=True, text=True, check=True).stdout)
-        for modules in (["mscmeta.bundle.forkserver"], stage_modules))
-    third_party = {m.split(".")[0] for m in set(staged) - set(baseline)} - {"mscmeta"} - set(sys.stdlib_module_names)
-    missing = third_party - {m.split(".")[0] for m in preloaded}
-    assert not missing, f"the stages import libraries the server does not preload: {sorted(missing)}"
+    baseline = _imported("import mscmeta.bundle.forkserver")
+    staged = _imported("import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)", *stage_modules)
+    missing = _not_preloaded(staged, baseline, preloaded)
+    assert not missing, f"the stages import libraries the server does not preload: {missing}"
     assert not [m for m in forkserver.NOT_PRELOADED if m in preloaded]
     assert not [m for m in preloaded if m.startswith("mscmeta.") and m not in baseline], "the bundle's code is preloaded"
 
@@ -270,9 +271,8 @@ def test_the_tool_server_preloads_what_the_runner_and_the_renderer_import(e2e_ru
     renderer = _imported("import sys; from mscmeta.bundle import report; report.render_all(sys.argv[1])", str(out))
     assert (out / "html" / "03-pool-report.html").exists()
     for name, modules in (("runner", runner), ("renderer", renderer)):
-        third_party = {m.split(".")[0] for m in modules - baseline} - {"mscmeta"} - set(sys.stdlib_module_names)
-        missing = third_party - {m.split(".")[0] for m in preloaded}
-        assert not missing, f"the {name} imports libraries the tool server does not preload: {sorted(missing)}"
+        missing = _not_preloaded(modules, baseline, preloaded)
+        assert not missing, f"the {name} imports libraries the tool server does not preload: {missing}"
     assert not {"mscmeta.bundle.pipeline", "mscmeta.bundle.report"} & preloaded
 
 

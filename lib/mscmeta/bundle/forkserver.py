@@ -248,6 +248,16 @@ class _JupyterShell:
     kernel = True
 
 
+def _import_each(names: tuple[str, ...]) -> None:
+    """Import every module of *names*; one that fails is logged and left to the forked
+    process, which imports what is missing itself."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 -- see the docstring
+            _log(f"preload {name}: {type(exc).__name__}: {exc}")
+
+
 def _preload() -> None:
     """Import :data:`PRELOAD` as a kernel would: with ipykernel's ``MPLBACKEND``, and with
     ``get_ipython`` answering as a Jupyter kernel's shell does -- pandas chooses its display
@@ -256,11 +266,7 @@ def _preload() -> None:
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     builtins.get_ipython = _JupyterShell  # type: ignore[attr-defined]
     try:
-        for name in PRELOAD:
-            try:
-                importlib.import_module(name)
-            except Exception as exc:  # noqa: BLE001 -- a kernel imports what is missing itself
-                _log(f"preload {name}: {type(exc).__name__}: {exc}")
+        _import_each(PRELOAD)
     finally:
         del builtins.get_ipython  # type: ignore[attr-defined]
 
@@ -269,11 +275,7 @@ def _preload_tools() -> None:
     """Import :data:`TOOLS_PRELOAD` as the runner and the renderer do, then compile the HTML
     templates."""
     importlib.import_module("mscmeta.bundle.lean_imports").skip_iri_grammar()  # by name, as the preload
-    for name in TOOLS_PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # noqa: BLE001 -- a tool imports what is missing itself
-            _log(f"preload {name}: {type(exc).__name__}: {exc}")
+    _import_each(TOOLS_PRELOAD)
     try:
         importlib.import_module("mscmeta.bundle.pages").warm_exporters()
     except Exception as exc:  # noqa: BLE001 -- the renderer compiles them itself
